@@ -1,0 +1,182 @@
+"""The data every part shares: tasks, their per-type payloads, and the API's request bodies.
+
+Python attributes are snake_case; the JSON (API and Redis) is camelCase through aliases.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class CamelModel(BaseModel):
+    """Strict JSON model: camelCase on the wire, unknown fields refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCELED)
+
+
+# --- payloads, one model per task type -------------------------------------------------------
+
+MAX_URL_LENGTH = 2048
+
+
+def check_http_url(value: str) -> str:
+    """Accept an absolute http(s) URL with a host and no embedded credentials."""
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"must be at most {MAX_URL_LENGTH} characters")
+    if any(c.isspace() for c in value) or any(ord(c) < 32 for c in value):
+        raise ValueError("must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ValueError("must be a valid URL") from exc
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    if not host:
+        raise ValueError("must include a host name")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain credentials")
+    return value
+
+
+class VideoAnalysisPayload(CamelModel):
+    """Analyse a video: metadata, scene cuts, thumbnails."""
+
+    video_url: str = Field(description="http(s) URL of the video to analyse")
+
+    @field_validator("video_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_http_url(value)
+
+
+TaskType = Literal["video_analysis"]
+
+PAYLOAD_MODELS: dict[str, type[CamelModel]] = {
+    "video_analysis": VideoAnalysisPayload,
+}
+
+
+# --- the task document (the JSON at task:<id>) ----------------------------------------------
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+
+
+class Task(CamelModel):
+    """One unit of work, as stored in Redis and returned by the API."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    id: str
+    type: str
+    payload: dict[str, Any]
+    status: TaskStatus = TaskStatus.QUEUED
+    progress: int = Field(0, ge=0, le=100)
+    stage: str = "queued"
+    result: dict[str, Any] | None = None
+    error: TaskError | None = None
+    owner: str
+    attempts: int = 0
+    max_attempts: int = 3
+    cancel_requested: bool = False
+    created_at: str
+    updated_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    def to_json(self) -> str:
+        """The exact string stored in Redis (compare-and-set compares these strings)."""
+        return self.model_dump_json(by_alias=True)
+
+    def public(self, queue_position: int | None = None) -> dict[str, Any]:
+        """The task as the API shows it; ``queuePosition`` (1 = next) only while queued."""
+        data = self.model_dump(mode="json", by_alias=True)
+        if self.status is TaskStatus.QUEUED and queue_position is not None:
+            data["queuePosition"] = queue_position
+        return data
+
+
+# --- request bodies --------------------------------------------------------------------------
+
+
+class Credentials(CamelModel):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        local, sep, domain = value.rpartition("@")
+        if not sep or not local or "." not in domain or domain.startswith(".") or domain.endswith("."):
+            raise ValueError("must be an email address like name@example.com")
+        if any(c.isspace() for c in value):
+            raise ValueError("must not contain spaces")
+        return value.lower()
+
+
+class RegisterRequest(Credentials):
+    password: str = Field(min_length=6, max_length=72)
+
+
+class RefreshRequest(CamelModel):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class CreateTaskRequest(CamelModel):
+    type: TaskType
+    payload: dict[str, Any]
+
+    def validated_payload(self) -> dict[str, Any]:
+        """The payload checked against its type's model, re-serialised in canonical form.
+
+        Raises ``ValidationError`` (locations relative to ``payload``).
+        """
+        return PAYLOAD_MODELS[self.type].model_validate(self.payload).model_dump(mode="json", by_alias=True)
+
+
+# --- ids and clocks --------------------------------------------------------------------------
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_task_id() -> str:
+    """A ULID-shaped id: 48-bit ms timestamp + 80 random bits, Crockford base32 (26 chars).
+
+    Ids sort by creation time, so the per-user index can page by id alone.
+    """
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def is_task_id(value: str) -> bool:
+    return len(value) == 26 and all(c in _CROCKFORD for c in value)
+
+
+def now_iso() -> str:
+    """UTC now as ISO 8601 with milliseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,304 @@
+"""The queue protocol: every Redis key, Lua script and state transition in one place.
+
+Keys
+    tasks:queue           List of queued task ids (producers RPUSH, workers claim from the head)
+    tasks:leases          Sorted set: running task id -> lease deadline (unix ms)
+    tasks:dead            List of task ids that failed for good after losing their worker
+    task:<id>             String: the task as JSON (see ``models.Task``)
+    user:<uid>:tasks      Sorted set (all scores 0) of the user's task ids; ids are time-ordered
+                          ULIDs, so ZREVRANGEBYLEX pages newest first
+    idem:<uid>:<hash>     String "<taskId>:<request fingerprint>" for Idempotency-Key replays
+
+Design
+    JSON is only ever built and parsed client-side: Upstash does not document ``cjson`` in Lua.
+    Lua does the parts that must be atomic: every state change is a compare-and-set on the whole
+    task document (the exact string last read) plus the bookkeeping that goes with it (queue,
+    leases, TTL) in the same script. A change that loses the race gets the current document back
+    and decides again. The SDK retries a request once, so every script is safe to run twice.
+
+Retention
+    Finished tasks get ``EX retention``; the per-user index expires ``retention`` after the user's
+    last new task and drops ids whose task has expired whenever it is listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from upstash_redis import Redis
+
+from sorastudio.models import Task, TaskStatus, now_iso
+
+QUEUE_KEY = "tasks:queue"
+LEASES_KEY = "tasks:leases"
+DEAD_KEY = "tasks:dead"
+TASK_PREFIX = "task:"
+
+
+def task_key(task_id: str) -> str:
+    return f"{TASK_PREFIX}{task_id}"
+
+
+def user_index_key(user_id: str) -> str:
+    return f"user:{user_id}:tasks"
+
+
+def idempotency_key(user_id: str, key: str) -> str:
+    # Hash the client's key: it can be any string, and Redis key names should stay short and plain.
+    return f"idem:{user_id}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+
+# KEYS: task, queue, user index, idempotency key (or the task key again when unused)
+# ARGV: task json, task id, request fingerprint, idempotency ttl, index ttl, task key prefix, use idem
+_CREATE = """
+local function position(id)
+  local p = redis.call('LPOS', KEYS[2], id)
+  if p then return p + 1 end
+  return 0
+end
+if ARGV[7] == '1' then
+  local prior = redis.call('GET', KEYS[4])
+  if prior then
+    local sep = string.find(prior, ':', 1, true)
+    local pid = string.sub(prior, 1, sep - 1)
+    local doc = redis.call('GET', ARGV[6] .. pid)
+    if doc then
+      if string.sub(prior, sep + 1) ~= ARGV[3] then return {'conflict', pid, 0} end
+      return {'existing', doc, position(pid)}
+    end
+  end
+end
+local current = redis.call('GET', KEYS[1])
+if current then return {'existing', current, position(ARGV[2])} end
+redis.call('SET', KEYS[1], ARGV[1])
+local len = redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], 0, ARGV[2])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+if ARGV[7] == '1' then
+  redis.call('SET', KEYS[4], ARGV[2] .. ':' .. ARGV[3], 'EX', ARGV[4])
+end
+return {'created', ARGV[1], len}
+"""
+
+# KEYS: task, queue   ARGV: task id   ->  {} | {json, position (0 = not queued)}
+_READ = """
+local doc = redis.call('GET', KEYS[1])
+if not doc then return {} end
+local p = redis.call('LPOS', KEYS[2], ARGV[1])
+if p then return {doc, p + 1} end
+return {doc, 0}
+"""
+
+# KEYS: user index   ARGV: start ('+' or '(' .. id), count, task key prefix
+# -> {last id scanned or '', id, json, id, json, ...}; ids whose task expired are dropped from the index.
+_LIST = """
+local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {''}
+for _, id in ipairs(ids) do
+  out[1] = id
+  local doc = redis.call('GET', ARGV[3] .. id)
+  if doc then
+    table.insert(out, id)
+    table.insert(out, doc)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+if #ids < tonumber(ARGV[2]) then out[1] = '' end
+return out
+"""
+
+# KEYS: task, queue, leases, extra list/zset   ARGV: expected json, new json, ttl (0 = keep none),
+# queue op, lease op, lease deadline, task id, extra op, extra score
+# -> {1, new json} when applied (or already applied by a retried request), {0, current json or ''}.
+_TRANSITION = """
+local cur = redis.call('GET', KEYS[1])
+if cur ~= ARGV[1] then
+  if cur == ARGV[2] then return {1, cur} end
+  return {0, cur or ''}
+end
+if ARGV[3] ~= '0' then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+local id = ARGV[7]
+if ARGV[4] == 'remove' then redis.call('LREM', KEYS[2], 0, id)
+elseif ARGV[4] == 'push' then redis.call('RPUSH', KEYS[2], id)
+elseif ARGV[4] == 'pushfront' then redis.call('LPUSH', KEYS[2], id) end
+if ARGV[5] == 'set' then redis.call('ZADD', KEYS[3], ARGV[6], id)
+elseif ARGV[5] == 'remove' then redis.call('ZREM', KEYS[3], id) end
+if ARGV[8] == 'push' then redis.call('RPUSH', KEYS[4], id)
+elseif ARGV[8] == 'zadd' then redis.call('ZADD', KEYS[4], ARGV[9], id) end
+return {1, ARGV[2]}
+"""
+
+
+class QueueOp(StrEnum):
+    NONE = "none"
+    REMOVE = "remove"  # take the id out of tasks:queue
+    PUSH = "push"  # append to tasks:queue
+    PUSH_FRONT = "pushfront"  # put back at the head (a released task keeps its turn)
+
+
+class LeaseOp(StrEnum):
+    NONE = "none"
+    SET = "set"
+    REMOVE = "remove"
+
+
+class CreateOutcome(StrEnum):
+    CREATED = "created"
+    EXISTING = "existing"  # idempotent replay (or the SDK's retry of our own request)
+    CONFLICT = "conflict"  # same Idempotency-Key, different request
+
+
+@dataclass(frozen=True)
+class Created:
+    outcome: CreateOutcome
+    task: Task | None
+    queue_position: int
+    conflicting_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A task as read, with the exact stored string (the compare-and-set token)."""
+
+    task: Task
+    raw: str
+    queue_position: int  # 1 = next to run; 0 when not queued
+
+
+@dataclass(frozen=True)
+class Page:
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+def request_fingerprint(task_type: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps([task_type, payload], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+class TaskQueue:
+    """Task storage and queue over one Upstash REST client. Each method is one REST request."""
+
+    def __init__(self, redis: Redis, *, retention_seconds: int, idempotency_ttl_seconds: int = 86400) -> None:
+        self.redis = redis
+        self.retention_seconds = retention_seconds
+        self.idempotency_ttl_seconds = idempotency_ttl_seconds
+
+    # -- producers --------------------------------------------------------------------------
+
+    def create(self, task: Task, idempotency: str | None = None) -> Created:
+        """Store ``task`` as queued and enqueue it atomically (one EVAL)."""
+        fingerprint = request_fingerprint(task.type, task.payload)
+        tkey = task_key(task.id)
+        ikey = idempotency_key(task.owner, idempotency) if idempotency else tkey
+        reply = self.redis.eval(
+            _CREATE,
+            keys=[tkey, QUEUE_KEY, user_index_key(task.owner), ikey],
+            args=[
+                task.to_json(), task.id, fingerprint, str(self.idempotency_ttl_seconds),
+                str(self.retention_seconds), TASK_PREFIX, "1" if idempotency else "0",
+            ],
+        )
+        outcome = CreateOutcome(reply[0])
+        if outcome is CreateOutcome.CONFLICT:
+            return Created(outcome, None, 0, conflicting_id=reply[1])
+        return Created(outcome, Task.model_validate_json(reply[1]), int(reply[2]))
+
+    # -- readers ----------------------------------------------------------------------------
+
+    def read(self, task_id: str) -> Snapshot | None:
+        """The task and its queue position (one EVAL), or None when unknown/expired."""
+        reply = self.redis.eval(_READ, keys=[task_key(task_id), QUEUE_KEY], args=[task_id])
+        if not reply:
+            return None
+        return Snapshot(Task.model_validate_json(reply[0]), reply[0], int(reply[1]))
+
+    def list_for_user(self, user_id: str, *, limit: int, cursor: str | None = None) -> Page:
+        """The user's tasks newest first, ``limit`` index entries from ``cursor`` (one EVAL).
+
+        A page can hold fewer than ``limit`` tasks when some expired; continue while
+        ``next_cursor`` is set.
+        """
+        start = f"({cursor}" if cursor else "+"
+        reply = self.redis.eval(_LIST, keys=[user_index_key(user_id)], args=[start, str(limit), TASK_PREFIX])
+        last = reply[0] or None
+        tasks = [Task.model_validate_json(doc) for doc in reply[2::2]]
+        return Page([t for t in tasks if t.owner == user_id], last)
+
+    def depth(self) -> dict[str, int]:
+        """Queue gauges for health checks (one pipeline)."""
+        pipe = self.redis.pipeline()
+        pipe.llen(QUEUE_KEY)
+        pipe.zcard(LEASES_KEY)
+        pipe.llen(DEAD_KEY)
+        queued, running, dead = pipe.exec()
+        return {"depth": int(queued), "running": int(running), "deadLetter": int(dead)}
+
+    # -- state changes ----------------------------------------------------------------------
+
+    def transition(
+        self,
+        before: Snapshot,
+        after: Task,
+        *,
+        queue: QueueOp = QueueOp.NONE,
+        lease: LeaseOp = LeaseOp.NONE,
+        lease_deadline_ms: int = 0,
+    ) -> tuple[bool, Snapshot | None]:
+        """Compare-and-set ``before`` -> ``after`` with its bookkeeping, atomically (one EVAL).
+
+        Returns (applied, current): when another party changed the task first, ``applied`` is
+        False and ``current`` is what is stored now (None if it expired).
+        """
+        new = after.to_json()
+        ttl = self.retention_seconds if after.status.is_final else 0
+        reply = self.redis.eval(
+            _TRANSITION,
+            keys=[task_key(after.id), QUEUE_KEY, LEASES_KEY, DEAD_KEY],
+            args=[before.raw, new, str(ttl), queue.value, lease.value, str(lease_deadline_ms), after.id, "none", "0"],
+        )
+        applied, raw = bool(int(reply[0])), reply[1]
+        if not raw:
+            return applied, None
+        return applied, Snapshot(Task.model_validate_json(raw), raw, 0)
+
+    def cancel(self, snapshot: Snapshot, *, attempts: int = 3) -> tuple[str, Snapshot | None]:
+        """Cancel a task: a queued one at once, a running one by flagging it for its worker.
+
+        Returns (outcome, snapshot) where outcome is ``canceled``, ``requested`` (running, the
+        worker will stop it), ``final`` (already finished: nothing changed), ``gone`` (expired)
+        or ``busy`` (lost the race ``attempts`` times in a row: nothing changed, try again).
+        """
+        current: Snapshot | None = snapshot
+        for _ in range(attempts):
+            if current is None:
+                return "gone", None
+            task = current.task
+            if task.status.is_final:
+                return "final", current
+            now = now_iso()
+            if task.status is TaskStatus.QUEUED:
+                after = task.model_copy(update={
+                    "status": TaskStatus.CANCELED, "stage": "canceled", "updated_at": now, "finished_at": now,
+                })
+                applied, latest = self.transition(current, after, queue=QueueOp.REMOVE)
+                outcome = "canceled"
+            else:
+                if task.cancel_requested:
+                    return "requested", current
+                after = task.model_copy(update={"cancel_requested": True, "updated_at": now})
+                applied, latest = self.transition(current, after)
+                outcome = "requested"
+            if applied:
+                return outcome, latest
+            current = latest
+        return "busy", current
