@@ -96,9 +96,7 @@ CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens(session_id);
 class AuthError(Exception):
     """A GoTrue ``HTTPError``: rendered in the shape the request's API version asks for."""
 
-    def __init__(
-        self, status: int, code: str, msg: str, extra: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, msg: str, extra: dict[str, Any] | None = None) -> None:
         super().__init__(msg)
         self.status, self.code, self.msg, self.extra = status, code, msg, extra or {}
 
@@ -131,9 +129,7 @@ def _b64(data: bytes) -> str:
 def hash_password(password: str) -> str:
     """``scrypt$N$r$p$salt$hash`` with a fresh 16-byte salt."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
-    )
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
     return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
@@ -145,7 +141,11 @@ def verify_password(password: str, encoded: str) -> bool:
             return False
         expected = base64.b64decode(digest)
         got = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
             dklen=len(expected),
         )
     except (ValueError, TypeError):
@@ -182,7 +182,9 @@ class AuthApp:
         self._jwk = es256_public_jwk(self._es_key) if self._es_key else None
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
-            self.data_dir / "auth.sqlite3", check_same_thread=False, isolation_level=None,
+            self.data_dir / "auth.sqlite3",
+            check_same_thread=False,
+            isolation_level=None,
             timeout=10,
         )
         self._db.row_factory = sqlite3.Row
@@ -226,7 +228,7 @@ class AuthApp:
     def __call__(self, req: Request) -> Response:
         if req.path != "/auth/v1" and not req.path.startswith("/auth/v1/"):
             return self._error(req, AuthError(404, "not_found", "Path not found"))
-        sub = req.path[len("/auth/v1"):] or "/"
+        sub = req.path[len("/auth/v1") :] or "/"
         if sub not in self._open_paths:
             denied = self._check_api_key(req)
             if denied is not None:
@@ -236,9 +238,7 @@ class AuthApp:
             return self._error(req, AuthError(404, "not_found", "Path not found"))
         handler = methods.get(req.method)
         if handler is None:
-            resp = self._error(
-                req, AuthError(405, "method_not_allowed", f"Method {req.method} not allowed")
-            )
+            resp = self._error(req, AuthError(405, "method_not_allowed", f"Method {req.method} not allowed"))
             resp.headers["Allow"] = ", ".join(sorted(methods))
             return resp
         try:
@@ -287,9 +287,7 @@ class AuthApp:
         try:
             data = json.loads(req.body) if req.body else None
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-            raise AuthError(
-                400, "bad_json", f"Could not parse request body as JSON: {exc}"
-            ) from None
+            raise AuthError(400, "bad_json", f"Could not parse request body as JSON: {exc}") from None
         if not isinstance(data, dict):
             raise AuthError(400, "bad_json", "Could not parse request body as JSON: not an object")
         return data
@@ -302,7 +300,8 @@ class AuthApp:
         if not isinstance(value, str):
             # What Go's json.Unmarshal reports for a mistyped field, as GoTrue passes it on.
             raise AuthError(
-                400, "bad_json",
+                400,
+                "bad_json",
                 f"Could not parse request body as JSON: field {name!r} must be a string",
             )
         return value
@@ -318,14 +317,10 @@ class AuthApp:
 
     def _sign(self, claims: dict[str, Any]) -> str:
         if self._es_key is not None and self._jwk is not None:
-            return jwt.encode(
-                claims, self._es_key, algorithm="ES256", headers={"kid": str(self._jwk["kid"])}
-            )
+            return jwt.encode(claims, self._es_key, algorithm="ES256", headers={"kid": str(self._jwk["kid"])})
         return jwt.encode(claims, self.jwt_secret, algorithm="HS256")
 
-    def _token_response(
-        self, req: Request, user: sqlite3.Row, session: sqlite3.Row, refresh_token: str
-    ) -> Response:
+    def _token_response(self, req: Request, user: sqlite3.Row, session: sqlite3.Row, refresh_token: str) -> Response:
         now = int(time.time())
         exp = now + self.jwt_exp
         claims = {
@@ -397,8 +392,7 @@ class AuthApp:
         """Create a session and its first refresh token (inside a transaction)."""
         session_id = str(uuid.uuid4())
         db.execute(
-            "INSERT INTO sessions (id, user_id, amr_method, amr_at, created_at)"
-            " VALUES (?, ?, 'password', ?, ?)",
+            "INSERT INTO sessions (id, user_id, amr_method, amr_at, created_at) VALUES (?, ?, 'password', ?, ?)",
             (session_id, user_id, int(now), now),
         )
         token = self._insert_refresh_token(db, session_id, None, now)
@@ -409,13 +403,10 @@ class AuthApp:
         return session_id, token
 
     @staticmethod
-    def _insert_refresh_token(
-        db: sqlite3.Connection, session_id: str, parent: str | None, now: float
-    ) -> str:
+    def _insert_refresh_token(db: sqlite3.Connection, session_id: str, parent: str | None, now: float) -> str:
         token = secrets.token_urlsafe(24)
         db.execute(
-            "INSERT INTO refresh_tokens (token, session_id, parent, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO refresh_tokens (token, session_id, parent, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
             (token, session_id, parent, now, now),
         )
         return token
@@ -442,11 +433,9 @@ class AuthApp:
                 key, algorithms = self.jwt_secret, ["HS256"]
             else:
                 raise AuthError(403, "bad_jwt", bad + "token is unverifiable: invalid kid or alg")
-            claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=algorithms, options={"verify_aud": False}
-            )
+            claims: dict[str, Any] = jwt.decode(token, key, algorithms=algorithms, options={"verify_aud": False})
         except jwt.ExpiredSignatureError:
-            raise AuthError(403, "bad_jwt", bad + "token has invalid claims: token is expired")
+            raise AuthError(403, "bad_jwt", bad + "token has invalid claims: token is expired") from None
         except jwt.PyJWTError as exc:
             raise AuthError(403, "bad_jwt", bad + str(exc)) from None
         sub = claims.get("sub")
@@ -464,13 +453,9 @@ class AuthApp:
             try:
                 uuid.UUID(str(session_id))
             except ValueError:
-                raise AuthError(
-                    403, "bad_jwt", "invalid claim: session_id claim must be a UUID"
-                ) from None
+                raise AuthError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID") from None
             if self._load("SELECT id FROM sessions WHERE id = ?", str(session_id)) is None:
-                raise AuthError(
-                    403, "session_not_found", "Session from session_id claim in JWT does not exist"
-                )
+                raise AuthError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
             return _Auth(claims, user, str(session_id))
         return _Auth(claims, user, None)
 
@@ -482,12 +467,11 @@ class AuthApp:
         password = self._str(body, "password")
         data = body.get("data") or {}
         if not isinstance(data, dict):
-            raise AuthError(
-                400, "bad_json", "Could not parse request body as JSON: field 'data' must be an object"
-            )
+            raise AuthError(400, "bad_json", "Could not parse request body as JSON: field 'data' must be an object")
         if email and phone:
             raise AuthError(
-                400, "validation_failed",
+                400,
+                "validation_failed",
                 "Only an email address or phone number should be provided on signup.",
             )
         # GoTrue validates the password before looking at the email.
@@ -503,7 +487,11 @@ class AuthApp:
         user_id = str(uuid.uuid4())
         # As GoTrue does: the signup data, then the email identity's claims merged over it.
         metadata = {
-            **data, "email": email, "email_verified": True, "phone_verified": False, "sub": user_id,
+            **data,
+            "email": email,
+            "email_verified": True,
+            "phone_verified": False,
+            "sub": user_id,
         }
         app_metadata = {"provider": "email", "providers": ["email"]}
         try:
@@ -513,15 +501,20 @@ class AuthApp:
                     " app_metadata, created_at, updated_at, email_confirmed_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        user_id, email, password_hash, str(uuid.uuid4()), json.dumps(metadata),
-                        json.dumps(app_metadata), now, now, now,  # autoconfirm: confirmed now
+                        user_id,
+                        email,
+                        password_hash,
+                        str(uuid.uuid4()),
+                        json.dumps(metadata),
+                        json.dumps(app_metadata),
+                        now,
+                        now,
+                        now,  # autoconfirm: confirmed now
                     ),
                 )
                 session_id, token = self._new_session(db, user_id, now)
                 user = db.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
-                session = db.execute(
-                    "SELECT * FROM sessions WHERE id = ?", (session_id,)
-                ).fetchone()
+                session = db.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
         except sqlite3.IntegrityError:
             raise AuthError(422, "user_already_exists", "User already registered") from None
         return self._token_response(req, user, session, token)
@@ -540,7 +533,8 @@ class AuthApp:
         password = self._str(body, "password")
         if email and phone:
             raise AuthError(
-                400, "validation_failed",
+                400,
+                "validation_failed",
                 "Only an email address or phone number should be provided on login.",
             )
         if not email and not phone:
@@ -565,18 +559,13 @@ class AuthApp:
         now = time.time()
         used = False
         with self._tx() as db:
-            token = db.execute(
-                "SELECT * FROM refresh_tokens WHERE token = ?", (token_value,)
-            ).fetchone()
+            token = db.execute("SELECT * FROM refresh_tokens WHERE token = ?", (token_value,)).fetchone()
             if token is None:
-                raise AuthError(
-                    400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found"
-                )
+                raise AuthError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
             issued: str | None = None
             if token["revoked"]:
                 active = db.execute(
-                    "SELECT * FROM refresh_tokens WHERE session_id = ? AND revoked = 0"
-                    " ORDER BY id DESC LIMIT 1",
+                    "SELECT * FROM refresh_tokens WHERE session_id = ? AND revoked = 0 ORDER BY id DESC LIMIT 1",
                     (token["session_id"],),
                 ).fetchone()
                 if active is not None and active["parent"] == token["token"]:
@@ -586,8 +575,7 @@ class AuthApp:
                     # Reuse outside the grace window: revoke the whole family, and keep that
                     # revocation even though the request fails.
                     db.execute(
-                        "UPDATE refresh_tokens SET revoked = 1, updated_at = ?"
-                        " WHERE session_id = ? AND revoked = 0",
+                        "UPDATE refresh_tokens SET revoked = 1, updated_at = ? WHERE session_id = ? AND revoked = 0",
                         (now, token["session_id"]),
                     )
                     used = True
@@ -598,15 +586,9 @@ class AuthApp:
                         (now, token["id"]),
                     )
                     issued = self._insert_refresh_token(db, token["session_id"], token_value, now)
-                db.execute(
-                    "UPDATE sessions SET refreshed_at = ? WHERE id = ?", (now, token["session_id"])
-                )
-                session = db.execute(
-                    "SELECT * FROM sessions WHERE id = ?", (token["session_id"],)
-                ).fetchone()
-                user = db.execute(
-                    "SELECT * FROM users WHERE id = ?", (session["user_id"],)
-                ).fetchone()
+                db.execute("UPDATE sessions SET refreshed_at = ? WHERE id = ?", (now, token["session_id"]))
+                session = db.execute("SELECT * FROM sessions WHERE id = ?", (token["session_id"],)).fetchone()
+                user = db.execute("SELECT * FROM users WHERE id = ?", (session["user_id"],)).fetchone()
         if used:
             raise AuthError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
         assert issued is not None
@@ -666,12 +648,14 @@ def _check_password_strength(password: str) -> None:
     """GoTrue's checkPasswordStrength with the default config (min length 6, no char classes)."""
     if len(password.encode()) > MAX_PASSWORD_BYTES:
         raise AuthError(
-            400, "validation_failed",
+            400,
+            "validation_failed",
             f"Password cannot be longer than {MAX_PASSWORD_BYTES} characters",
         )
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AuthError(
-            422, "weak_password",
+            422,
+            "weak_password",
             f"Password should be at least {MIN_PASSWORD_LENGTH} characters.",
             {"weak_password": {"reasons": ["length"]}},
         )
@@ -684,9 +668,7 @@ def _validate_email(email: str) -> str:
     if len(email) > MAX_EMAIL_LENGTH:
         raise AuthError(400, "validation_failed", "An email address is too long")
     if not _EMAIL_RE.match(email):
-        raise AuthError(
-            400, "validation_failed", "Unable to validate email address: invalid format"
-        )
+        raise AuthError(400, "validation_failed", "Unable to validate email address: invalid format")
     return email.lower()
 
 
@@ -710,6 +692,12 @@ def make_auth_app(
     for a client that lost the refresh answer). ``issuer`` defaults to ``<request host>/auth/v1``.
     """
     return AuthApp(
-        data_dir, jwt_secret, anon_key, service_role_key, jwt_alg=jwt_alg, jwt_exp=jwt_exp,
-        refresh_token_reuse_interval=refresh_token_reuse_interval, issuer=issuer,
+        data_dir,
+        jwt_secret,
+        anon_key,
+        service_role_key,
+        jwt_alg=jwt_alg,
+        jwt_exp=jwt_exp,
+        refresh_token_reuse_interval=refresh_token_reuse_interval,
+        issuer=issuer,
     )

@@ -32,9 +32,7 @@ ES256_KEY_FILE = "jwt-es256-private.pem"
 
 def _legacy_key(secret: str, role: str) -> str:
     # Claim order matters for byte-for-byte equality with Supabase's keys: iss, role, exp.
-    return jwt.encode(
-        {"iss": "supabase-demo", "role": role, "exp": LEGACY_KEY_EXP}, secret, algorithm="HS256"
-    )
+    return jwt.encode({"iss": "supabase-demo", "role": role, "exp": LEGACY_KEY_EXP}, secret, algorithm="HS256")
 
 
 def anon_key(secret: str = LOCAL_JWT_SECRET) -> str:
@@ -87,7 +85,7 @@ def es256_public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, object]:
     y = _b64url(numbers.y.to_bytes(32, "big"))
     # RFC 7638 thumbprint input, shaped into a UUID like Supabase's key ids.
     thumb = hashlib.sha256(f'{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}'.encode()).digest()
-    kid = str(uuid.UUID(bytes=thumb[:16]))
+    kid = str(uuid.UUID(bytes=thumb[:16], version=4))
     return {
         "alg": "ES256",
         "crv": "P-256",

@@ -10,6 +10,7 @@ preflights like Supabase's gateway. Run it with::
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
@@ -52,9 +53,7 @@ class SupabaseKeys:
         }
 
 
-def local_keys(
-    url: str, jwt_secret: str = LOCAL_JWT_SECRET, jwt_alg: str = "HS256"
-) -> SupabaseKeys:
+def local_keys(url: str, jwt_secret: str = LOCAL_JWT_SECRET, jwt_alg: str = "HS256") -> SupabaseKeys:
     """The keys of the local project served at ``url`` (derived from the secret: deterministic)."""
     return SupabaseKeys(
         url=url.rstrip("/"),
@@ -67,9 +66,7 @@ def local_keys(
 
 def storage_not_enabled(req: Request) -> Response:
     """The default storage hook: storage-api's error shape, saying the stand-in is off."""
-    return Response.json(
-        {"statusCode": "404", "error": "not_found", "message": "storage stand-in not enabled"}, 404
-    )
+    return Response.json({"statusCode": "404", "error": "not_found", "message": "storage stand-in not enabled"}, 404)
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -101,8 +98,7 @@ class SupabaseApp:
                 {
                     "Access-Control-Allow-Origin": req.header("origin") or "*",
                     "Access-Control-Allow-Methods": _CORS_METHODS,
-                    "Access-Control-Allow-Headers": req.header("access-control-request-headers")
-                    or _CORS_HEADERS,
+                    "Access-Control-Allow-Headers": req.header("access-control-request-headers") or _CORS_HEADERS,
                     "Access-Control-Max-Age": "3600",
                     "Vary": "Origin",
                 },
@@ -171,6 +167,11 @@ def main(argv: list[str] | None = None) -> None:
     app = make_app(args.data_dir, jwt_secret=args.jwt_secret, jwt_alg=args.jwt_alg)
     server = make_server(app, args.host, args.port)
     print(f"supabase stand-in on http://{args.host}:{server.server_port}", flush=True)
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # a launcher's terminate() then closes SQLite cleanly
+
+    signal.signal(signal.SIGTERM, _stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -138,10 +138,10 @@ class _Scripts:
     def prepare(self, script: bytes) -> tuple[bytes, bytes]:
         """(stripped script, client digest); remembers the digest mapping when they differ."""
         stripped = self.strip(script)
-        client_sha = hashlib.sha1(script).hexdigest().encode()
+        client_sha = hashlib.sha1(script, usedforsecurity=False).hexdigest().encode()
         if stripped is not script:
             with self._lock:
-                self._to_redis[client_sha] = hashlib.sha1(stripped).hexdigest().encode()
+                self._to_redis[client_sha] = hashlib.sha1(stripped, usedforsecurity=False).hexdigest().encode()
         return stripped, client_sha
 
     def translate(self, sha: bytes) -> bytes:

@@ -240,8 +240,8 @@ class TaskQueue:
         pipe.llen(QUEUE_KEY)
         pipe.zcard(LEASES_KEY)
         pipe.llen(DEAD_KEY)
-        queued, running, dead = pipe.exec()
-        return {"depth": int(queued), "running": int(running), "deadLetter": int(dead)}
+        queued, running, dead = (int(n) for n in pipe.exec())  # type: ignore[arg-type]
+        return {"depth": queued, "running": running, "deadLetter": dead}
 
     # -- state changes ----------------------------------------------------------------------
 

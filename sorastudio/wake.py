@@ -15,12 +15,12 @@ WAKE_TIMEOUT_SECONDS = 0.3
 
 
 def _post(url: str, token: str, timeout: float) -> None:
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - configured worker URLs, not user input
         f"{url}/wake", data=b"{}", method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured URLs
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             response.read(256)
     except Exception:  # noqa: S110 - by design: a wake is only a hint
         pass

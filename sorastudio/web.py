@@ -162,14 +162,17 @@ class ApiHandler(BaseHTTPRequestHandler):
         pass
 
     # http.server calls send_error for malformed request lines/headers: answer JSON there too.
+    # Those are all the client's doing (501 = unknown method, 505 = bad version): never a 5xx.
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        status = code if 400 <= code < 600 else 400
-        codes = {400: "bad_request", 404: "not_found", 408: "request_timeout", 414: "uri_too_long",
-                 431: "headers_too_large", 501: "method_not_allowed", 505: "http_version_not_supported"}
+        codes = {404: "not_found", 408: "request_timeout", 414: "uri_too_long", 431: "headers_too_large"}
         self.close_connection = True
-        self._write(status if status != 501 else 405, ApiError(status, codes.get(status, "bad_request"),
-                                                               message or "The request could not be read.").body(),
-                    {"Allow": ", ".join(self.allowed_methods)} if status == 501 else {})
+        if code == 501:
+            allow = ", ".join(self.allowed_methods)
+            error = ApiError(405, "method_not_allowed", f"Use {allow} here.", headers={"Allow": allow})
+        else:
+            status = code if 400 <= code < 500 else 400
+            error = ApiError(status, codes.get(status, "bad_request"), message or "The request could not be read.")
+        self._write(error.status, error.body(), error.headers)
 
     def _write(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()

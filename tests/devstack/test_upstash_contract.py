@@ -167,7 +167,7 @@ def test_script_load_and_evalsha_use_the_digest_of_the_script_as_sent(sdk: Redis
     assert sdk.script_exists(sha, "0" * 40) == [True, False]
     plain = f"return '{k}'"
     assert sdk.script_load(plain) == hashlib.sha1(plain.encode()).hexdigest()
-    with pytest.raises(UpstashError, match="^NOSCRIPT"):
+    with pytest.raises(UpstashError, match=r"^NOSCRIPT"):
         sdk.evalsha(hashlib.sha1(f"never loaded {k}".encode()).hexdigest())
 
 

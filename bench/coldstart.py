@@ -1,0 +1,204 @@
+"""Cold starts: a fresh function process until the complete answer to a realistic first request.
+
+Each function is served by ``devstack.funchost`` (one process per function, like Vercel's runtime)
+from a copy of the project without ``__pycache__`` (Vercel's bundle excludes it, so project code
+is compiled on every cold start there too). The baseline is a bare ``BaseHTTPRequestHandler``
+served the same way. Trials are interleaved across functions so noise hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.harness import PASSWORD, TASK_BODY, Stack, create_task, median, new_email, verdict
+from devstack.stack import ROOT
+
+TARGET_RATIO = 2.5
+TARGETED = ("task", "status", "tasks", "cancel")
+BASELINE = "baseline"
+
+# (method, path, body, headers) for one request; built per trial so every trial gets fresh input.
+RequestSpec = tuple[str, str, bytes | None, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    file: str  # relative to the bundle root
+    expect: int  # the status a correct first request gets
+    request: Callable[[], RequestSpec]
+
+
+def make_bundle(dest: Path) -> Path:
+    """Copy what a function bundle holds (``api/``, ``sorastudio/``) plus the baseline, no bytecode."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for part in ("api", "sorastudio"):
+        shutil.copytree(ROOT / part, dest / part, ignore=ignore)
+    shutil.copy2(Path(__file__).with_name("baseline_handler.py"), dest / "bench_baseline.py")
+    return dest
+
+
+def function_env(stack: Stack) -> dict[str, str]:
+    """The environment the router gives a function process."""
+    return {**os.environ, **stack.env, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def cases(stack: Stack, client: httpx.Client) -> list[Case]:
+    """The baseline and every function, each with a realistic first request."""
+    auth = {"Authorization": f"Bearer {stack.token}"}
+    as_json = {"Content-Type": "application/json"}
+    status_id = create_task(client)
+
+    def login() -> RequestSpec:
+        body = json.dumps({"email": stack.email, "password": PASSWORD}).encode()
+        return "POST", "/api/auth/login", body, as_json
+
+    def register() -> RequestSpec:
+        body = json.dumps({"email": new_email(), "password": PASSWORD}).encode()
+        return "POST", "/api/auth/register", body, as_json
+
+    def cancel() -> RequestSpec:
+        return "POST", f"/api/cancel?taskId={create_task(client)}", None, auth
+
+    return [
+        Case(BASELINE, "bench_baseline.py", 200, lambda: ("GET", "/", None, {})),
+        Case("health", "api/health.py", 200, lambda: ("GET", "/api/health", None, {})),
+        Case("task", "api/task.py", 201,
+             lambda: ("POST", "/api/task", json.dumps(TASK_BODY).encode(), {**auth, **as_json})),
+        Case("status", "api/status.py", 200, lambda: ("GET", f"/api/status?taskId={status_id}", None, auth)),
+        Case("tasks", "api/tasks.py", 200, lambda: ("GET", "/api/tasks?limit=20", None, auth)),
+        Case("cancel", "api/cancel.py", 200, cancel),
+        Case("auth/login", "api/auth/login.py", 200, login),
+        Case("auth/register", "api/auth/register.py", 201, register),
+    ]
+
+
+def cold_request(root: Path, file: str, env: dict[str, str], spec: RequestSpec) -> tuple[float, int]:
+    """Spawn a function process and time it until the full first response; return (seconds, status)."""
+    method, path, body, headers = spec
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "devstack.funchost", str(root), file],
+                            stdout=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{file} exited with {proc.wait()} before listening")
+        conn = http.client.HTTPConnection("127.0.0.1", int(json.loads(line)["port"]), timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            elapsed = time.perf_counter() - started
+        finally:
+            conn.close()
+        return elapsed, resp.status
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def measure(stack: Stack, bundle: Path, trials: int) -> dict[str, Any]:
+    """Median cold start per function over ``trials`` interleaved rounds (after one warm-up round)."""
+    env = function_env(stack)
+    samples: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, list[int]] = defaultdict(list)
+    with stack.client() as client:
+        all_cases = cases(stack, client)
+        for round_no in range(trials + 1):
+            for case in all_cases:
+                seconds, status = cold_request(bundle, case.file, env, case.request())
+                if status != case.expect:
+                    errors[case.name].append(status)
+                elif round_no > 0:  # round 0 warms the OS caches and is not counted
+                    samples[case.name].append(seconds)
+    base = median(samples[BASELINE])
+    rows = {}
+    for case in all_cases:
+        med = median(samples[case.name])
+        rows[case.name] = {
+            "file": case.file,
+            "median_s": med,
+            "min_s": min(samples[case.name], default=float("nan")),
+            "samples_s": samples[case.name],
+            "ratio": med / base,
+            "target_ratio": TARGET_RATIO if case.name in TARGETED else None,
+            "bad_statuses": errors.get(case.name, []),
+        }
+    return {"trials": trials, "baseline_s": base, "functions": rows}
+
+
+def report(result: dict[str, Any]) -> list[str]:
+    """Table rows for stdout; misses are marked MISS."""
+    base = result["baseline_s"]
+    lines = [f"cold start (spawn -> full first response, median of {result['trials']}, "
+             f"baseline = bare BaseHTTPRequestHandler via funchost: {base:.3f} s)"]
+    for name, row in result["functions"].items():
+        if name == BASELINE:
+            continue
+        line = f"  {name} cold start: {row['median_s']:.3f} s vs baseline {base:.3f} s = {row['ratio']:.2f}x"
+        if row["target_ratio"] is not None:
+            line += f" (target <= {row['target_ratio']}x) {verdict(row['ratio'] <= row['target_ratio'])}"
+        if row["bad_statuses"]:
+            line += f" ERROR: unexpected statuses {row['bad_statuses']}"
+        lines.append(line)
+    return lines
+
+
+_IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)$")
+
+
+def import_breakdown(stack: Stack, bundle: Path, module: str = "api.task", runs: int = 3) -> dict[str, Any]:
+    """``python -X importtime -c 'import <module>'`` in the bundle: self time per top-level package.
+
+    Standard-library modules are summed as ``(stdlib)``. Medians over ``runs`` runs, in ms.
+    """
+    per_run: list[dict[str, float]] = []
+    totals: list[float] = []
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
+                              cwd=str(bundle), env=function_env(stack), capture_output=True, text=True,
+                              check=True, timeout=60)
+        groups: dict[str, float] = defaultdict(float)
+        total = 0.0
+        for raw in proc.stderr.splitlines():
+            match = _IMPORT_LINE.match(raw)
+            if not match:
+                continue
+            self_us, name = int(match.group(1)), match.group(4)
+            top = name.split(".")[0]
+            groups["(stdlib)" if top in sys.stdlib_module_names or top.startswith("_") else top] += self_us / 1000
+            total += self_us / 1000
+        per_run.append(groups)
+        totals.append(total)
+    names = {n for g in per_run for n in g}
+    packages = {n: median([g.get(n, 0.0) for g in per_run]) for n in names}
+    ranked = dict(sorted(packages.items(), key=lambda kv: -kv[1]))
+    return {"module": module, "runs": runs, "total_ms": median(totals), "self_ms_by_package": ranked}
+
+
+def report_imports(result: dict[str, Any], top: int = 10) -> list[str]:
+    total = result["total_ms"]
+    lines = [f"import time of {result['module']} (python -X importtime, no project bytecode, "
+             f"median of {result['runs']}): {total:.0f} ms of module execution"]
+    for name, ms in list(result["self_ms_by_package"].items())[:top]:
+        lines.append(f"  {name:<22} {ms:7.1f} ms  {ms / total:6.1%}")
+    return lines
