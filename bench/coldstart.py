@@ -185,7 +185,7 @@ def import_breakdown(stack: Stack, bundle: Path, module: str = "api.task", runs:
                 continue
             self_us, name = int(match.group(1)), match.group(4)
             top = name.split(".")[0]
-            groups["(stdlib)" if top in sys.stdlib_module_names or top.startswith("_") else top] += self_us / 1000
+            groups["(stdlib)" if top in sys.stdlib_module_names else top] += self_us / 1000
             total += self_us / 1000
         per_run.append(groups)
         totals.append(total)
