@@ -103,6 +103,7 @@ class Task(CamelModel):
     attempts: int = 0
     max_attempts: int = 3
     cancel_requested: bool = False
+    worker_id: str | None = None
     created_at: str
     updated_at: str
     started_at: str | None = None

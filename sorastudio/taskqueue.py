@@ -4,6 +4,7 @@ Keys
     tasks:queue           List of queued task ids (producers RPUSH, workers claim from the head)
     tasks:leases          Sorted set: running task id -> lease deadline (unix ms)
     tasks:dead            List of task ids that failed for good after losing their worker
+    tasks:delayed         Sorted set: task id -> when (unix ms) a retry may run again
     task:<id>             String: the task as JSON (see ``models.Task``)
     user:<uid>:tasks      Sorted set (all scores 0) of the user's task ids; ids are time-ordered
                           ULIDs, so ZREVRANGEBYLEX pages newest first
@@ -25,17 +26,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from upstash_redis import Redis
 
-from sorastudio.models import Task, TaskStatus, now_iso
+from sorastudio.models import Task, TaskError, TaskStatus, now_iso
 
 QUEUE_KEY = "tasks:queue"
 LEASES_KEY = "tasks:leases"
 DEAD_KEY = "tasks:dead"
+DELAYED_KEY = "tasks:delayed"
 TASK_PREFIX = "task:"
 
 
@@ -112,8 +117,9 @@ if #ids < tonumber(ARGV[2]) then out[1] = '' end
 return out
 """
 
-# KEYS: task, queue, leases, extra list/zset   ARGV: expected json, new json, ttl (0 = keep none),
-# queue op, lease op, lease deadline, task id, extra op, extra score
+# KEYS: task, queue, leases, dead-letter list, delayed zset
+# ARGV: expected json, new json, ttl (0 = none), queue op, lease op, lease deadline, task id,
+#       dead-letter ('1' pushes the id), retry time (ms, for the 'delay' queue op)
 # -> {1, new json} when applied (or already applied by a retried request), {0, current json or ''}.
 _TRANSITION = """
 local cur = redis.call('GET', KEYS[1])
@@ -127,22 +133,68 @@ else
   redis.call('SET', KEYS[1], ARGV[2])
 end
 local id = ARGV[7]
-if ARGV[4] == 'remove' then redis.call('LREM', KEYS[2], 0, id)
+if ARGV[4] == 'remove' then
+  redis.call('LREM', KEYS[2], 0, id)
+  redis.call('ZREM', KEYS[5], id)
 elseif ARGV[4] == 'push' then redis.call('RPUSH', KEYS[2], id)
-elseif ARGV[4] == 'pushfront' then redis.call('LPUSH', KEYS[2], id) end
+elseif ARGV[4] == 'pushfront' then redis.call('LPUSH', KEYS[2], id)
+elseif ARGV[4] == 'delay' then redis.call('ZADD', KEYS[5], ARGV[9], id) end
 if ARGV[5] == 'set' then redis.call('ZADD', KEYS[3], ARGV[6], id)
 elseif ARGV[5] == 'remove' then redis.call('ZREM', KEYS[3], id) end
-if ARGV[8] == 'push' then redis.call('RPUSH', KEYS[4], id)
-elseif ARGV[8] == 'zadd' then redis.call('ZADD', KEYS[4], ARGV[9], id) end
+if ARGV[8] == '1' then
+  redis.call('RPUSH', KEYS[4], id)
+  redis.call('LTRIM', KEYS[4], -10000, -1)
+end
 return {1, ARGV[2]}
+"""
+
+# Workers look before they claim: move due retries into the queue, then return the first ids
+# with their documents (ids whose task expired are dropped).
+# KEYS: queue, delayed   ARGV: now ms, count, task key prefix  -> {id, json, id, json, ...}
+_PEEK = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('RPUSH', KEYS[1], id)
+end
+local ids = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  local doc = redis.call('GET', ARGV[3] .. id)
+  if doc then
+    table.insert(out, id)
+    table.insert(out, doc)
+  else
+    redis.call('LREM', KEYS[1], 0, id)
+  end
+end
+return out
+"""
+
+# Leases past their deadline, with their documents: the reaper's view (ids without a task dropped).
+# KEYS: leases   ARGV: now ms, count, task key prefix  -> {id, json, ...}
+_EXPIRED = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, id in ipairs(ids) do
+  local doc = redis.call('GET', ARGV[3] .. id)
+  if doc then
+    table.insert(out, id)
+    table.insert(out, doc)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
 """
 
 
 class QueueOp(StrEnum):
     NONE = "none"
-    REMOVE = "remove"  # take the id out of tasks:queue
+    REMOVE = "remove"  # take the id out of tasks:queue (and tasks:delayed)
     PUSH = "push"  # append to tasks:queue
     PUSH_FRONT = "pushfront"  # put back at the head (a released task keeps its turn)
+    DELAY = "delay"  # park in tasks:delayed until ``retry_at_ms``
 
 
 class LeaseOp(StrEnum):
@@ -240,8 +292,9 @@ class TaskQueue:
         pipe.llen(QUEUE_KEY)
         pipe.zcard(LEASES_KEY)
         pipe.llen(DEAD_KEY)
-        queued, running, dead = (int(n) for n in pipe.exec())  # type: ignore[arg-type]
-        return {"depth": queued, "running": running, "deadLetter": dead}
+        pipe.zcard(DELAYED_KEY)
+        queued, running, dead, delayed = (int(n) for n in pipe.exec())  # type: ignore[arg-type]
+        return {"depth": queued, "running": running, "deadLetter": dead, "delayed": delayed}
 
     # -- state changes ----------------------------------------------------------------------
 
@@ -253,6 +306,8 @@ class TaskQueue:
         queue: QueueOp = QueueOp.NONE,
         lease: LeaseOp = LeaseOp.NONE,
         lease_deadline_ms: int = 0,
+        retry_at_ms: int = 0,
+        dead_letter: bool = False,
     ) -> tuple[bool, Snapshot | None]:
         """Compare-and-set ``before`` -> ``after`` with its bookkeeping, atomically (one EVAL).
 
@@ -263,13 +318,26 @@ class TaskQueue:
         ttl = self.retention_seconds if after.status.is_final else 0
         reply = self.redis.eval(
             _TRANSITION,
-            keys=[task_key(after.id), QUEUE_KEY, LEASES_KEY, DEAD_KEY],
-            args=[before.raw, new, str(ttl), queue.value, lease.value, str(lease_deadline_ms), after.id, "none", "0"],
+            keys=[task_key(after.id), QUEUE_KEY, LEASES_KEY, DEAD_KEY, DELAYED_KEY],
+            args=[before.raw, new, str(ttl), queue.value, lease.value, str(lease_deadline_ms), after.id,
+                  "1" if dead_letter else "0", str(retry_at_ms)],
         )
         applied, raw = bool(int(reply[0])), reply[1]
         if not raw:
             return applied, None
         return applied, Snapshot(Task.model_validate_json(raw), raw, 0)
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def peek(self, now_ms: int, count: int = 8) -> list[Snapshot]:
+        """Promote due retries, then the first ``count`` queued tasks (one EVAL)."""
+        reply = self.redis.eval(_PEEK, keys=[QUEUE_KEY, DELAYED_KEY], args=[str(now_ms), str(count), TASK_PREFIX])
+        return [Snapshot(Task.model_validate_json(doc), doc, i + 1) for i, doc in enumerate(reply[1::2])]
+
+    def expired_leases(self, now_ms: int, count: int = 10) -> list[Snapshot]:
+        """Running tasks whose lease ran out (their worker died or hung), for the reaper."""
+        reply = self.redis.eval(_EXPIRED, keys=[LEASES_KEY], args=[str(now_ms), str(count), TASK_PREFIX])
+        return [Snapshot(Task.model_validate_json(doc), doc, 0) for doc in reply[1::2]]
 
     def cancel(self, snapshot: Snapshot, *, attempts: int = 3) -> tuple[str, Snapshot | None]:
         """Cancel a task: a queued one at once, a running one by flagging it for its worker.
@@ -302,3 +370,168 @@ class TaskQueue:
                 return outcome, latest
             current = latest
         return "busy", current
+
+
+# --- the worker's side of the protocol ---------------------------------------------------------
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def retry_delay_seconds(attempt: int, base: float = 2.0, cap: float = 300.0) -> float:
+    """Exponential back-off with full jitter (AWS's "full jitter"): uniform in [base, base*2^n]."""
+    return random.uniform(base, min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+@dataclass(frozen=True)
+class Beat:
+    """What a heartbeat found: keep going, stop because the user canceled, or stop because lost."""
+
+    snapshot: Snapshot | None
+    cancel_requested: bool = False
+    lost: bool = False  # someone else owns the task now (reaped) or it is gone
+
+
+class Lifecycle:
+    """Claim, heartbeat, finish, retry, release and reap: every worker transition, each one CAS."""
+
+    def __init__(self, queue: TaskQueue, worker_id: str, *, lease_seconds: float = 30.0) -> None:
+        self.queue = queue
+        self.worker_id = worker_id
+        self.lease_ms = int(lease_seconds * 1000)
+
+    def claim(self, can_run: Callable[[Task], bool] = lambda t: True, peek: int = 8) -> Snapshot | None:
+        """Take the first runnable queued task: queued -> running with a lease, attempts+1."""
+        candidates = [c for c in self.queue.peek(now_ms(), peek) if c.task.status is TaskStatus.QUEUED]
+        # Spread competing workers over the head of the queue so they rarely collide.
+        if len(candidates) > 1:
+            head, rest = candidates[:2], candidates[2:]
+            random.shuffle(head)
+            candidates = head + rest
+        for snap in candidates:
+            if not can_run(snap.task):
+                continue
+            now = now_iso()
+            running = snap.task.model_copy(update={
+                "status": TaskStatus.RUNNING, "stage": "starting", "progress": 0, "attempts": snap.task.attempts + 1,
+                "started_at": now, "updated_at": now, "worker_id": self.worker_id, "error": None,
+            })
+            applied, current = self.queue.transition(
+                snap, running, queue=QueueOp.REMOVE, lease=LeaseOp.SET, lease_deadline_ms=now_ms() + self.lease_ms)
+            if applied and current is not None:
+                return current
+        return None
+
+    def heartbeat(self, snap: Snapshot, progress: int, stage: str) -> Beat:
+        """Extend the lease and record progress, only while this worker still owns the task."""
+        after = snap.task.model_copy(update={"progress": max(0, min(100, progress)), "stage": stage[:120],
+                                             "updated_at": now_iso()})
+        applied, current = self.queue.transition(snap, after, lease=LeaseOp.SET,
+                                                 lease_deadline_ms=now_ms() + self.lease_ms)
+        if applied:
+            return Beat(current)
+        return self._why_not(current)
+
+    def _why_not(self, current: Snapshot | None) -> Beat:
+        if current is None or current.task.status is not TaskStatus.RUNNING or current.task.worker_id != self.worker_id:
+            return Beat(current, lost=True)
+        if current.task.cancel_requested:
+            return Beat(current, cancel_requested=True)
+        return Beat(current)  # changed but still ours (e.g. our own retried write): continue from it
+
+    def finish(self, snap: Snapshot, result: dict[str, object]) -> tuple[str, Snapshot | None]:
+        """running -> done. A cancel requested meanwhile wins: the task ends canceled, no result."""
+        for _ in range(3):
+            if snap.task.cancel_requested:
+                return self.canceled(snap)
+            now = now_iso()
+            done = snap.task.model_copy(update={"status": TaskStatus.DONE, "progress": 100, "stage": "done",
+                                                "result": result, "updated_at": now, "finished_at": now})
+            applied, current = self.queue.transition(snap, done, lease=LeaseOp.REMOVE)
+            if applied:
+                return "done", current
+            beat = self._why_not(current)
+            if beat.lost or beat.snapshot is None:
+                return "lost", current
+            snap = beat.snapshot
+        return "lost", snap
+
+    def canceled(self, snap: Snapshot) -> tuple[str, Snapshot | None]:
+        """running -> canceled (the worker stopped on the user's request)."""
+        now = now_iso()
+        after = snap.task.model_copy(update={"status": TaskStatus.CANCELED, "stage": "canceled",
+                                             "updated_at": now, "finished_at": now})
+        applied, current = self.queue.transition(snap, after, lease=LeaseOp.REMOVE)
+        return ("canceled" if applied else "lost"), current
+
+    def fail(self, snap: Snapshot, code: str, message: str, *, retryable: bool) -> tuple[str, Snapshot | None]:
+        """running -> queued again after a back-off (transient, attempts left) or -> failed."""
+        for _ in range(3):
+            task = snap.task
+            if task.cancel_requested:
+                return self.canceled(snap)
+            now = now_iso()
+            error = TaskError(code=code, message=message[:500])
+            if retryable and task.attempts < task.max_attempts:
+                delay = retry_delay_seconds(task.attempts)
+                after = task.model_copy(update={"status": TaskStatus.QUEUED, "stage": f"retrying in {delay:.0f}s",
+                                                "error": error, "updated_at": now, "worker_id": None})
+                applied, current = self.queue.transition(snap, after, queue=QueueOp.DELAY, lease=LeaseOp.REMOVE,
+                                                         retry_at_ms=now_ms() + int(delay * 1000))
+                outcome = "retry"
+            else:
+                after = task.model_copy(update={"status": TaskStatus.FAILED, "stage": "failed", "error": error,
+                                                "updated_at": now, "finished_at": now})
+                applied, current = self.queue.transition(snap, after, lease=LeaseOp.REMOVE)
+                outcome = "failed"
+            if applied:
+                return outcome, current
+            beat = self._why_not(current)
+            if beat.lost or beat.snapshot is None:
+                return "lost", current
+            snap = beat.snapshot
+        return "lost", snap
+
+    def release(self, snap: Snapshot) -> tuple[str, Snapshot | None]:
+        """Give a running task back (shutdown): to the head of the queue, the attempt not counted."""
+        now = now_iso()
+        after = snap.task.model_copy(update={"status": TaskStatus.QUEUED, "stage": "requeued (worker stopping)",
+                                             "attempts": max(0, snap.task.attempts - 1), "progress": 0,
+                                             "updated_at": now, "worker_id": None})
+        applied, current = self.queue.transition(snap, after, queue=QueueOp.PUSH_FRONT, lease=LeaseOp.REMOVE)
+        return ("released" if applied else "lost"), current
+
+    def reap(self, limit: int = 10) -> list[tuple[str, str]]:
+        """Requeue tasks whose worker died; dead-letter them after ``maxAttempts``.
+
+        Each is a CAS on the document read with the expired lease, so two reapers can't both act
+        and a heartbeat that lands first wins. Returns (task id, "requeued" | "dead") pairs.
+        """
+        done = []
+        for snap in self.queue.expired_leases(now_ms(), limit):
+            task = snap.task
+            now = now_iso()
+            if task.status is not TaskStatus.RUNNING:
+                continue
+            if task.cancel_requested:
+                outcome, _ = self.canceled(snap)
+                if outcome == "canceled":
+                    done.append((task.id, "canceled"))
+                continue
+            if task.attempts >= task.max_attempts:
+                after = task.model_copy(update={
+                    "status": TaskStatus.FAILED, "stage": "failed", "updated_at": now, "finished_at": now,
+                    "error": TaskError(code="worker_lost", message=(
+                        f"The worker running this task stopped responding {task.attempts} times; giving up.")),
+                })
+                applied, _ = self.queue.transition(snap, after, lease=LeaseOp.REMOVE, dead_letter=True)
+                outcome = "dead"
+            else:
+                after = task.model_copy(update={"status": TaskStatus.QUEUED, "stage": "requeued (worker lost)",
+                                                "progress": 0, "updated_at": now, "worker_id": None})
+                applied, _ = self.queue.transition(snap, after, queue=QueueOp.PUSH_FRONT, lease=LeaseOp.REMOVE)
+                outcome = "requeued"
+            if applied:
+                done.append((task.id, outcome))
+        return done

@@ -133,13 +133,14 @@ export class TaskCard {
     this.notice = el("p", { className: "task-notice" });
     this.cancelButton = el("button", { className: "button button--ghost", text: "Cancel", attrs: { type: "button" } });
     this.cancelButton.addEventListener("click", () => this.cancel());
+    this.actions = el("div", { className: "task-actions" }, [this.cancelButton]);
 
     this.element = el("article", {
       className: "task-card", dataset: { taskId: this.task.id }, attrs: { "aria-labelledby": titleId },
     }, [
       el("header", { className: "task-head" }, [this.title, this.badge]),
       this.source, this.meta, this.queue, this.running, this.result, this.error, this.notice,
-      el("div", { className: "task-actions" }, [this.cancelButton]),
+      this.actions,
     ]);
   }
 
@@ -181,7 +182,7 @@ export class TaskCard {
     this.errorMessage.textContent = failed && t.error ? t.error.message : "";
 
     const cancellable = queued || t.status === "running";
-    show(this.cancelButton, cancellable);
+    show(this.actions, cancellable);
     this.cancelButton.disabled = Boolean(t.cancelRequested);
     this.cancelButton.textContent = t.cancelRequested ? "Canceling…" : "Cancel";
   }
@@ -196,10 +197,15 @@ export class TaskCard {
     if (FINAL.has(task.status)) this.stop();
   }
 
-  /** Start polling the task's status until it is final. */
+  /**
+   * Start polling the task's status until it is final. A queued task listed without its queue
+   * position (GET /api/tasks leaves it out) is read soon, jittered so a full page doesn't burst.
+   */
   start() {
     this.stopped = FINAL.has(this.task.status);
-    if (!this.stopped) this.schedule(POLL_MS[this.task.status] || POLL_MS.queued);
+    if (this.stopped) return;
+    const needsPosition = this.task.status === "queued" && !Number.isInteger(this.task.queuePosition);
+    this.schedule(needsPosition ? Math.floor(Math.random() * 600) : POLL_MS[this.task.status] || POLL_MS.queued);
   }
 
   /** Stop polling (the card stays on the page). */
