@@ -19,3 +19,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# The Vercel CLI for the deployment-artifact test (pinned; into .tools/, never the repo root).
+bash scripts/install-vercel-cli.sh

@@ -71,6 +71,8 @@ def verify_access_token(token: str, settings: Settings) -> User:
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token_expired", "The access token has expired; log in again or refresh it.") from exc
+    except jwt.PyJWKClientConnectionError as exc:  # the JWKS is unreachable: our outage, not a bad token
+        raise TokenError("auth_unavailable", "Token verification is unavailable; try again shortly.") from exc
     except jwt.PyJWKClientError as exc:
         raise TokenError("invalid_token", "The access token's signing key is unknown.") from exc
     except jwt.PyJWTError as exc:

@@ -126,7 +126,7 @@ class ApiRequest:
         raw = self.query.get(name)
         if raw is None or raw == "":
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
             raise ApiError(400, "invalid_request", f"{name} must be a whole number from {low} to {high}.",
                            fields=[{"field": name, "message": f"must be an integer from {low} to {high}"}])
         return int(raw)
@@ -198,7 +198,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise ApiError(411, "length_required", "Send the body with a Content-Length, not chunked.")
         raw = self.headers.get("Content-Length", "0").strip() or "0"
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             self.close_connection = True
             raise ApiError(400, "bad_request", "Content-Length must be a number.")
         length = int(raw)

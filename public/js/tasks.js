@@ -95,6 +95,18 @@ function formatTime(iso) {
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
 }
 
+/**
+ * What a queued card says about its place: the position when known, else the stage (e.g.
+ * "retrying in 8s" while a retry waits out its back-off), else a generic line.
+ * @param {Task} task
+ * @returns {string}
+ */
+function queueText(task) {
+  if (Number.isInteger(task.queuePosition) && task.queuePosition >= 1) return `Position in queue: ${task.queuePosition}`;
+  if (task.stage && task.stage !== "queued") return task.stage.charAt(0).toUpperCase() + task.stage.slice(1);
+  return "Waiting in queue";
+}
+
 /** One task as an `article` card that keeps itself up to date until the task finishes. */
 export class TaskCard {
   /**
@@ -129,7 +141,10 @@ export class TaskCard {
     this.result = el("pre", { className: "task-result", attrs: { tabindex: "0", "aria-label": "Result" } });
     this.errorCode = el("code", { className: "task-error-code" });
     this.errorMessage = el("span", { className: "task-error-message" });
-    this.error = el("p", { className: "task-error", attrs: { role: "alert" } }, [this.errorCode, " ", this.errorMessage]);
+    this.errorLabel = el("span", { className: "task-error-label" });
+    this.error = el("p", { className: "task-error", attrs: { role: "alert" } }, [
+      this.errorLabel, this.errorCode, " ", this.errorMessage,
+    ]);
     this.notice = el("p", { className: "task-notice" });
     this.cancelButton = el("button", { className: "button button--ghost", text: "Cancel", attrs: { type: "button" } });
     this.cancelButton.addEventListener("click", () => this.cancel());
@@ -163,8 +178,7 @@ export class TaskCard {
 
     const queued = t.status === "queued";
     show(this.queue, queued);
-    this.queue.textContent = queued && Number.isInteger(t.queuePosition)
-      ? `Position in queue: ${t.queuePosition}` : "Waiting in queue";
+    this.queue.textContent = queueText(t);
 
     show(this.running, t.status === "running");
     const progress = Math.max(0, Math.min(100, Number(t.progress) || 0));
@@ -176,10 +190,13 @@ export class TaskCard {
     show(this.result, done);
     this.result.textContent = done ? JSON.stringify(t.result, null, 2) : "";
 
+    // Failed: the error. Queued again after a failed attempt (a retry): that attempt's error.
     const failed = t.status === "failed";
-    show(this.error, failed);
-    this.errorCode.textContent = failed && t.error ? t.error.code : "";
-    this.errorMessage.textContent = failed && t.error ? t.error.message : "";
+    const showError = Boolean(t.error) && (failed || queued);
+    show(this.error, showError);
+    this.errorLabel.textContent = failed ? "" : "Last attempt failed: ";
+    this.errorCode.textContent = showError ? t.error.code : "";
+    this.errorMessage.textContent = showError ? t.error.message : "";
 
     const cancellable = queued || t.status === "running";
     show(this.actions, cancellable);

@@ -62,7 +62,8 @@ def test_discover_routes_follows_vercel_file_conventions(tmp_path: Path) -> None
     write(tmp_path, "api/_lib/x.py", HANDLER)
     write(tmp_path, "api/.cache/y.py", HANDLER)
     write(tmp_path, "api/alias.py", "from http.server import BaseHTTPRequestHandler as handler\n")
-    write(tmp_path, "api/assigned.py", "from http.server import BaseHTTPRequestHandler\nhandler = BaseHTTPRequestHandler\n")
+    write(tmp_path, "api/assigned.py",
+          "from http.server import BaseHTTPRequestHandler\nhandler = BaseHTTPRequestHandler\n")
     write(tmp_path, "api/nested_class.py", "def f():\n    class handler:\n        pass\n")
     write(tmp_path, "api/helpers.py", "def handler():\n    pass\n")
     write(tmp_path, "api/broken.py", "class handler(:\n")

@@ -63,7 +63,6 @@ class Checker:
     def __init__(self, spec: dict[str, Any], registry: Registry) -> None:
         self.spec = spec
         self.registry = registry
-        self.seen: set[tuple[str, str, str]] = set()
 
     def __call__(self, resp: httpx.Response, path: str, method: str) -> dict[str, Any]:
         method = method.lower()
@@ -83,13 +82,14 @@ class Checker:
             else _pointer("paths", path, method, "responses", status)
         )
         schema = {"$ref": f"{SPEC_URI}#{where}{_pointer('content', 'application/json', 'schema')}"}
-        validator = Draft202012Validator(schema, registry=self.registry,
-                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
+        validator = Draft202012Validator(
+            schema, registry=self.registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+        )
         body = resp.json()
         errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
         assert not errors, f"{method.upper()} {path} {status} does not match the spec: " + "; ".join(
-            f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:5])
-        self.seen.add((path, method, status))
+            f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:5]
+        )
         return body
 
 
@@ -188,7 +188,7 @@ def test_auth_responses_match_spec(http: httpx.Client, check: Checker) -> None:
 
     r = http.get("/api/auth/login")
     assert r.status_code == 405 and r.headers["allow"] == "POST"
-    assert check(r, "/api/auth/login", "get" if "get" in check.spec["paths"]["/api/auth/login"] else "post")
+    assert check(r, "/api/auth/login", "post")["error"]["code"] == "method_not_allowed"
 
 
 def test_task_lifecycle_responses_match_spec(http: httpx.Client, check: Checker) -> None:
@@ -249,8 +249,11 @@ def test_task_error_responses_match_spec(http: httpx.Client, check: Checker) -> 
     assert r.status_code == 401 and check(r, "/api/task", "post")["error"]["code"] == "unauthorized"
     r = http.post("/api/task", json=good, headers=_bearer("not.a.jwt"))
     assert r.status_code == 401 and check(r, "/api/task", "post")["error"]["code"] == "invalid_token"
-    expired = jwt.encode({"sub": alice["user"]["id"], "aud": "authenticated", "role": "authenticated",
-                          "exp": int(time.time()) - 3600}, LOCAL_JWT_SECRET, algorithm="HS256")
+    expired = jwt.encode(
+        {"sub": alice["user"]["id"], "aud": "authenticated", "role": "authenticated", "exp": int(time.time()) - 3600},
+        LOCAL_JWT_SECRET,
+        algorithm="HS256",
+    )
     r = http.get("/api/tasks", headers=_bearer(expired))
     assert r.status_code == 401 and check(r, "/api/tasks", "get")["error"]["code"] == "token_expired"
 
@@ -290,3 +293,40 @@ def test_health_matches_spec(http: httpx.Client, check: Checker) -> None:
     r = http.post("/api/health", json={})
     assert r.status_code == 405 and r.headers["allow"] == "GET"
     assert check(r, "/api/health", "get")["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.xfail(
+    reason="api/status.py passes queue_position 0 for a queued task waiting out a retry back-off "
+    "(in tasks:delayed, not tasks:queue), so it answers queuePosition: 0; the contract is >= 1 or absent",
+    strict=False,
+)
+def test_retrying_task_status_matches_spec(http: httpx.Client, check: Checker, api: Api) -> None:
+    from upstash_redis import Redis
+
+    from sorastudio.models import TaskError, TaskStatus, now_iso
+    from sorastudio.taskqueue import QueueOp, TaskQueue
+
+    alice = _register(http, check)
+    auth = _bearer(alice["session"]["accessToken"])
+    request = {"type": "video_analysis", "payload": {"videoUrl": "https://example.com/retry.mp4"}}
+    task_id = check(http.post("/api/task", json=request, headers=auth), "/api/task", "post")["taskId"]
+    env = api.cloud.env
+    queue = TaskQueue(
+        Redis(url=env["UPSTASH_REDIS_REST_URL"], token=env["UPSTASH_REDIS_REST_TOKEN"], allow_telemetry=False),
+        retention_seconds=3600,
+    )
+    snap = queue.read(task_id)
+    retry = snap.task.model_copy(
+        update={
+            "stage": "retrying in 60s",
+            "attempts": 1,
+            "updated_at": now_iso(),
+            "error": TaskError(code="fetch_failed", message="The video host did not answer."),
+        }
+    )
+    applied, _ = queue.transition(snap, retry, queue=QueueOp.DELAY, retry_at_ms=int(time.time() * 1000) + 60_000)
+    assert applied and retry.status is TaskStatus.QUEUED
+
+    r = http.get("/api/status", params={"taskId": task_id}, headers=auth)
+    body = check(r, "/api/status", "get")
+    assert r.status_code == 200 and body["task"]["error"]["code"] == "fetch_failed"

@@ -355,6 +355,7 @@ def test_cancel_of_a_final_task_changes_nothing(queue: TaskQueue, user: str) -> 
     assert applied and done is not None
     outcome, current = queue.cancel(done)
     assert outcome == "final"
+    assert current is not None and current.raw == done.raw
     assert queue.read(done.task.id).raw == done.raw  # type: ignore[union-attr]
 
 

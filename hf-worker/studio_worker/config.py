@@ -1,0 +1,39 @@
+"""Worker settings from the environment (the shared ones come from ``sorastudio.settings``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    """Knobs of one worker process; environment variable names are the upper-case field names."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    worker_concurrency: int = Field(1, ge=1, le=64)
+    worker_host: str = "0.0.0.0"  # noqa: S104 - Spaces route to the container's port
+    port: int = Field(7860, alias="WORKER_PORT")
+    worker_task_types: str = "video_analysis"  # comma-separated: what this worker may claim
+    lease_seconds: float = Field(30.0, ge=1)
+    heartbeat_seconds: float = Field(5.0, gt=0)
+    poll_min_seconds: float = Field(1.0, gt=0)
+    poll_max_seconds: float = Field(30.0, gt=0)
+    reap_seconds: float = Field(30.0, gt=0)
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+    work_dir: str = Field(default_factory=lambda: os.environ.get("TMPDIR", "/tmp"))  # noqa: S108
+    time_limit_video_analysis: float = Field(900.0, gt=0)
+    max_download_bytes: int = Field(500 * 1024 * 1024, gt=0)
+
+    @property
+    def task_types(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.worker_task_types.split(",") if t.strip())
+
+    def time_limit(self, task_type: str) -> float:
+        value = getattr(self, f"time_limit_{task_type}", 900.0)
+        return float(value)
