@@ -16,7 +16,7 @@ from types import FrameType
 
 from dotenv import dotenv_values
 
-from devstack.stack import ROOT, start_local_cloud, start_router
+from devstack.stack import ROOT, start_local_cloud, start_router, start_worker
 
 
 def main() -> int:
@@ -30,7 +30,13 @@ def main() -> int:
     # A local-only relaxation, explicit here and never set in production: the worker may fetch
     # loopback/private URLs, so videos served from this machine can be analysed.
     cloud.env.setdefault("SORASTUDIO_ALLOW_PRIVATE_URLS", "true")
-    server, app = start_router(cloud.env, port)
+    try:
+        if os.environ.get("DEV_WORKER", "1") != "0":
+            start_worker(cloud)
+        server, app = start_router(cloud.env, port)
+    except BaseException:
+        cloud.stop()
+        raise
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -95,6 +95,25 @@ def start_local_cloud(
     return cloud
 
 
+def start_worker(cloud: LocalCloud, port: int | None = None, **overrides: str) -> int:
+    """Start one worker (``python -m studio_worker``, as the Docker image runs it); return its port.
+
+    The functions learn its URL through ``WORKER_WAKE_URLS`` so they can wake it.
+    """
+    port = port or free_port()
+    env = {**os.environ, **cloud.env, "WORKER_PORT": str(port), "WORKER_HOST": "127.0.0.1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "hf-worker")]), "PYTHONUNBUFFERED": "1",
+           "WORK_DIR": str(cloud.data_dir / "worker-tmp"), **overrides}
+    (cloud.data_dir / "worker-tmp").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "studio_worker"], cwd=str(ROOT), start_new_session=True,
+                            env=env)
+    cloud.procs.append(("worker", proc))
+    wait_for_port(port, proc=proc)
+    urls = [u for u in cloud.env.get("WORKER_WAKE_URLS", "").split(",") if u]
+    cloud.env["WORKER_WAKE_URLS"] = ",".join([*urls, f"http://127.0.0.1:{port}"])
+    return port
+
+
 def start_router(env: Mapping[str, str], port: int = 0, root: Path = ROOT) -> tuple[ThreadingHTTPServer, VercelDev]:
     """Bind the Vercel-style server (not yet serving: call ``serve_forever``)."""
     app = VercelDev(root=root, env=dict(env))

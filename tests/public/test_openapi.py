@@ -303,8 +303,8 @@ def test_health_matches_spec(http: httpx.Client, check: Checker) -> None:
 def test_retrying_task_status_matches_spec(http: httpx.Client, check: Checker, api: Api) -> None:
     from upstash_redis import Redis
 
-    from sorastudio.models import TaskError, TaskStatus, now_iso
-    from sorastudio.taskqueue import QueueOp, TaskQueue
+    from sorastudio.models import TaskStatus, now_iso
+    from sorastudio.taskqueue import LeaseOp, Lifecycle, QueueOp, TaskQueue
 
     alice = _register(http, check)
     auth = _bearer(alice["session"]["accessToken"])
@@ -315,18 +315,29 @@ def test_retrying_task_status_matches_spec(http: httpx.Client, check: Checker, a
         Redis(url=env["UPSTASH_REDIS_REST_URL"], token=env["UPSTASH_REDIS_REST_TOKEN"], allow_telemetry=False),
         retention_seconds=3600,
     )
+    # What a worker does: claim this task (as Lifecycle.claim does, but for this one), then fail
+    # it with a retryable error, which parks it in tasks:delayed as queued.
     snap = queue.read(task_id)
-    retry = snap.task.model_copy(
+    running = snap.task.model_copy(
         update={
-            "stage": "retrying in 60s",
+            "status": TaskStatus.RUNNING,
+            "stage": "starting",
             "attempts": 1,
+            "started_at": now_iso(),
             "updated_at": now_iso(),
-            "error": TaskError(code="fetch_failed", message="The video host did not answer."),
+            "worker_id": "spec-test",
         }
     )
-    applied, _ = queue.transition(snap, retry, queue=QueueOp.DELAY, retry_at_ms=int(time.time() * 1000) + 60_000)
-    assert applied and retry.status is TaskStatus.QUEUED
+    applied, snap = queue.transition(
+        snap, running, queue=QueueOp.REMOVE, lease=LeaseOp.SET, lease_deadline_ms=int(time.time() * 1000) + 30_000
+    )
+    assert applied and snap is not None
+    outcome, _ = Lifecycle(queue, "spec-test").fail(
+        snap, "fetch_failed", "The video host did not answer.", retryable=True
+    )
+    assert outcome == "retry"
 
     r = http.get("/api/status", params={"taskId": task_id}, headers=auth)
     body = check(r, "/api/status", "get")
-    assert r.status_code == 200 and body["task"]["error"]["code"] == "fetch_failed"
+    assert r.status_code == 200 and body["task"]["status"] == "queued"
+    assert body["task"]["error"]["code"] == "fetch_failed"

@@ -181,12 +181,15 @@ def test_running_done_and_failed_cards(page: Page, api: Api) -> None:
     from upstash_redis import Redis
 
     from sorastudio.models import TaskError, TaskStatus, now_iso
-    from sorastudio.taskqueue import TaskQueue
+    from sorastudio.taskqueue import LeaseOp, Lifecycle, QueueOp, TaskQueue
 
     tab, p = page, page.page
     p.goto("/")
     _sign_up(tab)
-    cards = {name: _analyze(tab, f"https://videos.example.com/{name}.mp4") for name in ("running", "done", "failed")}
+    cards = {
+        name: _analyze(tab, f"https://videos.example.com/{name}.mp4")
+        for name in ("running", "done", "failed", "retrying")
+    }
     env = api.cloud.env
     queue = TaskQueue(
         Redis(url=env["UPSTASH_REDIS_REST_URL"], token=env["UPSTASH_REDIS_REST_TOKEN"], allow_telemetry=False),
@@ -209,10 +212,21 @@ def test_running_done_and_failed_cards(page: Page, api: Api) -> None:
             "error": TaskError(code="video_unreachable", message="The video could not be downloaded."),
         },
     }
-    for name, card in cards.items():
-        snapshot = queue.read(card.get_attribute("data-task-id"))
-        applied, _ = queue.transition(snapshot, snapshot.task.model_copy(update=changes[name]))
+    for name, change in changes.items():
+        snapshot = queue.read(cards[name].get_attribute("data-task-id"))
+        applied, _ = queue.transition(snapshot, snapshot.task.model_copy(update=change))
         assert applied
+    # A retry, the way a worker makes one: claim (queued -> running, leased), then a retryable failure.
+    snapshot = queue.read(cards["retrying"].get_attribute("data-task-id"))
+    claimed = snapshot.task.model_copy(update={"status": TaskStatus.RUNNING, "attempts": 1, "worker_id": "page-test"})
+    applied, snapshot = queue.transition(
+        snapshot, claimed, queue=QueueOp.REMOVE, lease=LeaseOp.SET, lease_deadline_ms=int(time.time() * 1000) + 30_000
+    )
+    assert applied
+    outcome, _ = Lifecycle(queue, "page-test").fail(
+        snapshot, "fetch_failed", "The host did not answer.", retryable=True
+    )
+    assert outcome == "retry"
 
     running = cards["running"]
     expect(running.locator(".badge")).to_have_text("running")
@@ -230,6 +244,12 @@ def test_running_done_and_failed_cards(page: Page, api: Api) -> None:
     expect(failed.locator(".badge")).to_have_text("failed")
     expect(failed).to_contain_text("video_unreachable")
     expect(failed).to_contain_text("The video could not be downloaded.")
+
+    retrying = cards["retrying"]
+    expect(retrying.locator(".badge")).to_have_text("queued")
+    expect(retrying).to_contain_text(re.compile(r"Retrying in \\d+s"))
+    expect(retrying).to_contain_text("Last attempt failed: fetch_failed The host did not answer.")
+    expect(retrying).not_to_contain_text("Position in queue")
 
     _analyze(tab, "https://videos.example.com/queued.mp4")
     expect(p.locator("article").first).to_contain_text(re.compile(r"Position in queue: \d+"))

@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from devstack.localkeys import ES256_KEY_FILE, LOCAL_JWT_SECRET, anon_key, load_or_create_es256_key
+from devstack.redisserver import free_port
 from devstack.stack import LocalCloud
 from devstack.supabase import start_in_thread
 from sorastudio.settings import Settings
@@ -190,3 +191,11 @@ def test_header_naming_another_algorithm_for_the_key_is_refused(es256: Es256Proj
     _, _, payload = signing_input.partition(".")
     header = b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": es256.jwk()["kid"]}).encode())
     assert refused(f"{header}.{payload}.{signature}", es256.settings) == "invalid_token"
+
+
+def test_unreachable_jwks_is_auth_unavailable_not_a_bad_token(es256: Es256Project) -> None:
+    """When the key set can't be fetched the token isn't known to be bad: web.py answers 503 for
+    ``auth_unavailable`` instead of a 401 that would log the user out."""
+    token = es256.sign_up()["access_token"]
+    nowhere = Settings(SUPABASE_URL=f"http://127.0.0.1:{free_port()}")
+    assert refused(token, nowhere) == "auth_unavailable"
