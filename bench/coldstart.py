@@ -91,8 +91,12 @@ def cases(stack: Stack, client: httpx.Client) -> list[Case]:
 def cold_request(
     root: Path, file: str, env: dict[str, str], spec: RequestSpec,
     python_args: tuple[str, ...] = (), stderr: IO[str] | None = None,
-) -> tuple[float, int]:
-    """Spawn a function process and time it until the full first response; return (seconds, status)."""
+) -> tuple[float, int, float]:
+    """Spawn a function process and time it until the full first response.
+
+    Returns (wall seconds, HTTP status, CPU seconds the process used). CPU time is far less
+    sensitive than wall time to other load on a shared machine, so it is reported beside it.
+    """
     method, path, body, headers = spec
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, *python_args, "-m", "devstack.funchost", str(root), file],
@@ -101,7 +105,7 @@ def cold_request(
         assert proc.stdout is not None
         line = proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"{file} exited with {proc.wait()} before listening")
+            raise RuntimeError(f"{file} exited before listening")
         conn = http.client.HTTPConnection("127.0.0.1", int(json.loads(line)["port"]), timeout=60)
         try:
             conn.request(method, path, body=body, headers=headers)
@@ -110,31 +114,45 @@ def cold_request(
             elapsed = time.perf_counter() - started
         finally:
             conn.close()
-        return elapsed, resp.status
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        cpu = _stop(proc)
+    return elapsed, resp.status, cpu
+
+
+def _stop(proc: subprocess.Popen[str], timeout: float = 10.0) -> float:
+    """Terminate and reap ``proc`` (SIGKILL after ``timeout``); return its user+system CPU seconds."""
+    proc.terminate()
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, wait_status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(wait_status)
+            if proc.stdout is not None:
+                proc.stdout.close()
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
             proc.kill()
-            proc.wait()
+        time.sleep(0.005)
 
 
 def measure(stack: Stack, bundle: Path, trials: int) -> dict[str, Any]:
     """Median cold start per function over ``trials`` interleaved rounds (after one warm-up round)."""
     env = function_env(stack)
     samples: dict[str, list[float]] = defaultdict(list)
+    cpu: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, list[int]] = defaultdict(list)
     with stack.client() as client:
         all_cases = cases(stack, client)
         for round_no in range(trials + 1):
             for case in all_cases:
-                seconds, status = cold_request(bundle, case.file, env, case.request())
+                seconds, status, cpu_s = cold_request(bundle, case.file, env, case.request())
                 if status != case.expect:
                     errors[case.name].append(status)
                 elif round_no > 0:  # round 0 warms the OS caches and is not counted
                     samples[case.name].append(seconds)
+                    cpu[case.name].append(cpu_s)
     base = median(samples[BASELINE])
+    base_cpu = median(cpu[BASELINE])
     rows = {}
     for case in all_cases:
         med = median(samples[case.name])
@@ -144,23 +162,26 @@ def measure(stack: Stack, bundle: Path, trials: int) -> dict[str, Any]:
             "min_s": min(samples[case.name], default=float("nan")),
             "samples_s": samples[case.name],
             "ratio": med / base,
+            "cpu_median_s": median(cpu[case.name]),
+            "cpu_ratio": median(cpu[case.name]) / base_cpu,
             "target_ratio": TARGET_RATIO if case.name in TARGETED else None,
             "bad_statuses": errors.get(case.name, []),
         }
-    return {"trials": trials, "baseline_s": base, "functions": rows}
+    return {"trials": trials, "baseline_s": base, "baseline_cpu_s": base_cpu, "functions": rows}
 
 
 def report(result: dict[str, Any]) -> list[str]:
     """Table rows for stdout; misses are marked MISS."""
     base = result["baseline_s"]
-    lines = [f"cold start (spawn -> full first response, median of {result['trials']}, "
-             f"baseline = bare BaseHTTPRequestHandler via funchost: {base:.3f} s)"]
+    lines = [f"cold start (spawn -> full first response, median of {result['trials']}; baseline = bare "
+             f"BaseHTTPRequestHandler via funchost: {base:.3f} s wall, {result['baseline_cpu_s']:.3f} s cpu)"]
     for name, row in result["functions"].items():
         if name == BASELINE:
             continue
         line = f"  {name} cold start: {row['median_s']:.3f} s vs baseline {base:.3f} s = {row['ratio']:.2f}x"
         if row["target_ratio"] is not None:
             line += f" (target <= {row['target_ratio']}x) {verdict(row['ratio'] <= row['target_ratio'])}"
+        line += f"  [cpu {row['cpu_median_s']:.3f} s = {row['cpu_ratio']:.2f}x]"
         if row["bad_statuses"]:
             line += f" ERROR: unexpected statuses {row['bad_statuses']}"
         lines.append(line)
@@ -196,7 +217,7 @@ def import_breakdown(stack: Stack, bundle: Path, runs: int = 3) -> dict[str, Any
     for _ in range(runs):
         for name in (BASELINE, "task"):
             with tempfile.TemporaryFile("w+") as log:
-                _, status = cold_request(bundle, case[name].file, env, case[name].request(),
+                _, status, _ = cold_request(bundle, case[name].file, env, case[name].request(),
                                          python_args=("-X", "importtime"), stderr=log)
                 log.seek(0)
                 total, groups = _self_times(log.read())

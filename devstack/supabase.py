@@ -1,8 +1,8 @@
 """The local Supabase project: one server standing for a project URL.
 
-Routes ``/auth/v1/*`` to the GoTrue stand-in (:mod:`devstack.gotrue`) and ``/storage/v1/*`` to a
-storage stand-in (plugged in through ``storage_app``; until then a JSON 404), and answers CORS
-preflights like Supabase's gateway. Run it with::
+Routes ``/auth/v1/*`` to the GoTrue stand-in (:mod:`devstack.gotrue`) and ``/storage/v1/*`` to the
+Storage stand-in (:mod:`devstack.storage`, on by default in :func:`start_in_thread` and :func:`main`),
+and answers CORS preflights like Supabase's gateway. Run it with::
 
     python -m devstack.supabase --port 54321 --data-dir .data/supabase [--jwt-alg ES256]
 """
@@ -18,7 +18,17 @@ from pathlib import Path
 
 from devstack.gotrue import AuthApp, make_auth_app
 from devstack.httpkit import App, Request, Response, make_server, serve_in_thread
-from devstack.localkeys import LOCAL_JWT_SECRET, anon_key, service_role_key
+from devstack.localkeys import (
+    LOCAL_JWT_SECRET,
+    anon_key,
+    es256_public_jwk,
+    load_or_create_es256_key,
+    service_role_key,
+)
+from devstack.storage import make_storage_app
+
+# Request bodies the server accepts: the uploads bucket takes videos up to 500 MB, plus multipart framing.
+MAX_BODY = 600 * 1024 * 1024
 
 _CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD"
 _CORS_HEADERS = (
@@ -82,6 +92,9 @@ class SupabaseApp:
 
     def close(self) -> None:
         self.auth.close()
+        close = getattr(self.storage, "close", None)
+        if callable(close):
+            close()
 
     def __call__(self, req: Request) -> Response:
         if _under(req.path, "/auth/v1"):
@@ -116,11 +129,14 @@ def make_app(
     jwt_exp: int = 3600,
     refresh_token_reuse_interval: int = 10,
     storage_app: App | None = None,
+    storage: bool = False,
 ) -> SupabaseApp:
-    """The whole local project as one app; auth state lives under ``data_dir``.
+    """The whole local project as one app; auth and storage state live under ``data_dir``.
 
     ``storage_app`` receives every ``/storage/v1/*`` request unchanged (path included); the
-    gateway does no apikey check for it, because signed URLs are fetched without one.
+    gateway does no apikey check for it, because signed URLs are fetched without one. With
+    ``storage=True`` (and no ``storage_app``) it is the Storage stand-in on the same data dir and
+    secret; otherwise storage answers "not enabled".
     ``refresh_token_reuse_interval``: see :func:`devstack.gotrue.make_auth_app`.
     """
     auth = make_auth_app(
@@ -132,6 +148,10 @@ def make_app(
         jwt_exp=jwt_exp,
         refresh_token_reuse_interval=refresh_token_reuse_interval,
     )
+    if storage_app is None and storage:
+        # ES256 projects sign user tokens with the auth key; storage verifies them via its JWK.
+        jwks = {"keys": [es256_public_jwk(load_or_create_es256_key(Path(data_dir)))]} if jwt_alg == "ES256" else None
+        storage_app = make_storage_app(Path(data_dir), jwt_secret, jwt_alg=jwt_alg, jwks=jwks)
     return SupabaseApp(auth, storage_app or storage_not_enabled)
 
 
@@ -143,19 +163,24 @@ def start_in_thread(
     host: str = "127.0.0.1",
     port: int = 0,
     storage_app: App | None = None,
+    storage: bool = True,
 ) -> tuple[ThreadingHTTPServer, SupabaseKeys]:
-    """Serve the local project on a daemon thread; returns the server and the client keys."""
+    """Serve the local project (Storage included unless ``storage=False``) on a daemon thread.
+
+    Returns the server and the client keys.
+    """
     server = serve_in_thread(
-        make_app(data_dir, jwt_secret=jwt_secret, jwt_alg=jwt_alg, storage_app=storage_app),
+        make_app(data_dir, jwt_secret=jwt_secret, jwt_alg=jwt_alg, storage_app=storage_app, storage=storage),
         host,
         port,
+        max_body=MAX_BODY,
     )
     return server, local_keys(f"http://{host}:{server.server_port}", jwt_secret, jwt_alg)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m devstack.supabase --port N --data-dir DIR [--jwt-secret S] [--jwt-alg A]``."""
-    parser = argparse.ArgumentParser(description="Local Supabase stand-in (Auth; Storage hook)")
+    parser = argparse.ArgumentParser(description="Local Supabase stand-in (Auth and Storage)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=54321)
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -164,8 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if len(args.jwt_secret) < 32:
         parser.error("--jwt-secret must be at least 32 characters")
-    app = make_app(args.data_dir, jwt_secret=args.jwt_secret, jwt_alg=args.jwt_alg)
-    server = make_server(app, args.host, args.port)
+    app = make_app(args.data_dir, jwt_secret=args.jwt_secret, jwt_alg=args.jwt_alg, storage=True)
+    server = make_server(app, args.host, args.port, max_body=MAX_BODY)
     print(f"supabase stand-in on http://{args.host}:{server.server_port}", flush=True)
 
     def _stop(signum: int, frame: object) -> None:

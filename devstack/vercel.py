@@ -94,6 +94,10 @@ class VercelDev:
             if fp is not None and fp.proc.poll() is None:
                 return fp
             env = {**os.environ, **self.env, "PYTHONDONTWRITEBYTECODE": "1"}
+            # funchost lives in devstack/, which a served project need not contain; the project's own
+            # folder still comes first on sys.path (funchost puts it there, as Vercel does).
+            here = str(Path(__file__).resolve().parents[1])
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH", "")]))
             proc = subprocess.Popen(
                 [sys.executable, "-m", "devstack.funchost", str(self.root), str(self.routes[route])],
                 stdout=subprocess.PIPE, stderr=None, text=True, env=env, cwd=str(self.root),

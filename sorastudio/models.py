@@ -104,6 +104,7 @@ class Task(CamelModel):
     max_attempts: int = 3
     cancel_requested: bool = False
     worker_id: str | None = None
+    rev: str = ""  # a fresh nonce on every write, so two writers never produce the same document
     created_at: str
     updated_at: str
     started_at: str | None = None
@@ -114,9 +115,13 @@ class Task(CamelModel):
         return self.model_dump_json(by_alias=True)
 
     def public(self, queue_position: int | None = None) -> dict[str, Any]:
-        """The task as the API shows it; ``queuePosition`` (1 = next) only while queued."""
-        data = self.model_dump(mode="json", by_alias=True)
-        if self.status is TaskStatus.QUEUED and queue_position is not None:
+        """The task as the API shows it; ``queuePosition`` (1 = next) only while in the queue.
+
+        A task waiting out a retry back-off is queued but not yet in line: no position.
+        The worker's id (a host name) is infrastructure detail and stays internal.
+        """
+        data = self.model_dump(mode="json", by_alias=True, exclude={"worker_id", "rev"})
+        if self.status is TaskStatus.QUEUED and queue_position:
             data["queuePosition"] = queue_position
         return data
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -314,6 +315,9 @@ class TaskQueue:
         Returns (applied, current): when another party changed the task first, ``applied`` is
         False and ``current`` is what is stored now (None if it expired).
         """
+        # A fresh revision makes this write's document unique: the script's "already applied"
+        # answer then means *this* request was applied (an SDK retry), never someone else's.
+        after = after.model_copy(update={"rev": secrets.token_hex(6)})
         new = after.to_json()
         ttl = self.retention_seconds if after.status.is_final else 0
         reply = self.redis.eval(

@@ -58,7 +58,11 @@ def verify_access_token(token: str, settings: Settings) -> User:
         if alg == "HS256" and settings.supabase_jwt_secret:
             key: object = settings.supabase_jwt_secret
         elif alg in ASYMMETRIC and settings.supabase_url:
-            key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+            jwk = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token)
+            # The header names the algorithm; the published key must be of that very kind.
+            if jwk.algorithm_name != alg:
+                raise TokenError("invalid_token", "The access token's algorithm does not match its key.")
+            key = jwk.key
         else:
             raise TokenError("invalid_token", "The access token is signed in a way this project does not accept.")
         claims = jwt.decode(
@@ -75,7 +79,7 @@ def verify_access_token(token: str, settings: Settings) -> User:
         raise TokenError("auth_unavailable", "Token verification is unavailable; try again shortly.") from exc
     except jwt.PyJWKClientError as exc:
         raise TokenError("invalid_token", "The access token's signing key is unknown.") from exc
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, TypeError, ValueError) as exc:  # PyJWT raises the latter two for odd keys
         raise TokenError("invalid_token", "The access token is not valid.") from exc
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 128:

@@ -17,7 +17,7 @@ class WorkerSettings(BaseSettings):
 
     worker_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     worker_concurrency: int = Field(1, ge=1, le=64)
-    worker_host: str = "0.0.0.0"  # noqa: S104 - Spaces route to the container's port
+    worker_host: str = "0.0.0.0"
     port: int = Field(7860, alias="WORKER_PORT")
     worker_task_types: str = "video_analysis"  # comma-separated: what this worker may claim
     lease_seconds: float = Field(30.0, ge=1)

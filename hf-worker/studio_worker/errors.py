@@ -24,5 +24,5 @@ class TransientError(TaskFailure):
     retryable = True
 
 
-class Canceled(Exception):  # noqa: N818 - reads as "raise Canceled" at the call site
+class Canceled(Exception):
     """The task was canceled while running; stop and let the worker record it."""

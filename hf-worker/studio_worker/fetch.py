@@ -367,10 +367,10 @@ def _describe(head: bytes) -> str:
     if head.startswith(b"PK\x03\x04"):
         return "looks like a ZIP archive"
     try:
-        head.decode("utf-8")
-        return "looks like a text file"
+        text_ok = all(c >= 0x20 or c in b"\t\n\r\f" for c in head) and bool(head.decode("utf-8"))
     except UnicodeDecodeError:
-        return "is in an unrecognised format"
+        text_ok = False
+    return "looks like a text file" if text_ok else "is in an unrecognised format"
 
 
 # --- the download ------------------------------------------------------------------------------
@@ -400,7 +400,9 @@ def _network_error(exc: BaseException, t: _Target, limits: _Limits, timeout_s: f
     if isinstance(exc, httpcore.ConnectTimeout):
         return TransientError("source_unavailable", f"Timed out connecting to {t.host}.")
     if isinstance(exc, httpcore.ConnectError):
-        if isinstance(exc.__cause__, ssl.SSLCertVerificationError):
+        # httpcore wraps the ssl error; depending on the path it sits in __cause__, __context__ or args.
+        inner = (exc.__cause__, exc.__context__, *exc.args)
+        if any(isinstance(e, ssl.SSLCertVerificationError) for e in inner):
             return PermanentError("source_tls_error", f"{t.host} has an invalid HTTPS certificate.")
         return TransientError("source_unavailable", f"Could not connect to {t.host}.")
     if isinstance(exc, httpcore.TimeoutException):

@@ -3,6 +3,7 @@ child on SIGTERM, and keeps users and tasks across a restart on the same data di
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -39,7 +40,8 @@ class Launcher:
 
 
 def start_launcher(port: int, data_dir: Path) -> Launcher:
-    env = {**os.environ, "PORT": str(port), "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "DEV_WORKER"}  # make dev's default: with a worker
+    env.update({"PORT": str(port), "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"})
     proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines: queue.Queue[str | None] = queue.Queue()
@@ -68,9 +70,14 @@ def start_launcher(port: int, data_dir: Path) -> Launcher:
 
 
 def stop(launcher: Launcher) -> None:
+    """Kill a launcher that is still running, and its children (cleanup after a failure)."""
     if launcher.proc.poll() is None:
+        children = launcher.descendants()
         launcher.proc.kill()
         launcher.proc.wait()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
 
 
 def gone(proc: psutil.Process) -> bool:
@@ -86,12 +93,7 @@ def launchers() -> Iterator[list[Launcher]]:
     started: list[Launcher] = []
     yield started
     for launcher in started:
-        if launcher.proc.poll() is None:
-            children = launcher.descendants()
-            stop(launcher)
-            for child in children:
-                if not gone(child):
-                    child.kill()
+        stop(launcher)
 
 
 @pytest.mark.slow
@@ -118,7 +120,7 @@ def test_launcher_serves_stops_cleanly_and_keeps_data(tmp_path: Path, launchers:
     children = first.descendants()
     names = " ".join(" ".join(c.cmdline()) for c in children)
     assert "redis-server" in names and "devstack.upstash" in names and "devstack.supabase" in names
-    assert "devstack.funchost" in names
+    assert "devstack.funchost" in names and "studio_worker" in names
 
     began = time.monotonic()
     first.proc.send_signal(signal.SIGTERM)

@@ -96,6 +96,7 @@ def make_video(
     rotation: int | None = None,
     fade_out_last: int = 0,
     gop: int | None = None,
+    x264_preset: str = "ultrafast",
     seed: int = 1,
 ) -> VideoSpec:
     """Write a video of ``scenes`` (``(n_frames, style)`` or just ``n_frames``) and return its truth.
@@ -110,8 +111,8 @@ def make_video(
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.time_base = 1 / rate
         if codec == "libx264":
-            # Fast to encode, and a short GOP keeps seeks cheap in the tests.
-            stream.options = {"preset": "ultrafast", "g": str(gop or 50)}
+            # ultrafast: quick to encode for tests; a benchmark asks for a realistic preset (CABAC, B-frames).
+            stream.options = {"preset": x264_preset, "g": str(gop or 50)}
         elif gop:
             stream.codec_context.gop_size = gop
         if rotation is not None:

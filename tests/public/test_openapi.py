@@ -295,11 +295,6 @@ def test_health_matches_spec(http: httpx.Client, check: Checker) -> None:
     assert check(r, "/api/health", "get")["error"]["code"] == "method_not_allowed"
 
 
-@pytest.mark.xfail(
-    reason="api/status.py passes queue_position 0 for a queued task waiting out a retry back-off "
-    "(in tasks:delayed, not tasks:queue), so it answers queuePosition: 0; the contract is >= 1 or absent",
-    strict=False,
-)
 def test_retrying_task_status_matches_spec(http: httpx.Client, check: Checker, api: Api) -> None:
     from upstash_redis import Redis
 

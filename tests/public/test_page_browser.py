@@ -247,7 +247,7 @@ def test_running_done_and_failed_cards(page: Page, api: Api) -> None:
 
     retrying = cards["retrying"]
     expect(retrying.locator(".badge")).to_have_text("queued")
-    expect(retrying).to_contain_text(re.compile(r"Retrying in \\d+s"))
+    expect(retrying).to_contain_text(re.compile(r"Retrying in \d+s"))
     expect(retrying).to_contain_text("Last attempt failed: fetch_failed The host did not answer.")
     expect(retrying).not_to_contain_text("Position in queue")
 
