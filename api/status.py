@@ -1,6 +1,6 @@
 """GET /api/status?taskId=<id> (Bearer) -> 200 {"task"} with queuePosition while queued."""
 
-from sorastudio.models import is_task_id
+from sorastudio.models import TaskStatus, is_task_id
 from sorastudio.services import get_queue, store_errors
 from sorastudio.web import ApiError, ApiHandler, ApiRequest, Result
 
@@ -19,4 +19,9 @@ class handler(ApiHandler):  # noqa: N801 - Vercel looks for this exact name
         # Someone else's task is reported exactly like a missing one: no existence oracle.
         if snapshot is None or snapshot.task.owner != user.id:
             raise ApiError(404, "task_not_found", "No such task.")
-        return 200, {"task": snapshot.task.public(snapshot.queue_position)}
+        task = snapshot.task.public(snapshot.queue_position)
+        if snapshot.task.status is TaskStatus.DONE and isinstance(task.get("result"), dict):
+            from sorastudio.signing import sign_result
+
+            task["result"] = sign_result(req.settings, req.bearer_token(), task["result"])
+        return 200, {"task": task}

@@ -19,6 +19,10 @@ class handler(ApiHandler):  # noqa: N801 - Vercel looks for this exact name
             payload = body.validated_payload()
         except ValidationError as exc:
             raise invalid(exc, ("payload",)) from None
+        path = payload.get("storagePath")
+        if isinstance(path, str) and not path.startswith(f"{user.id}/"):
+            raise ApiError(400, "invalid_request", "Some fields are missing or invalid.", fields=[
+                {"field": "payload.storagePath", "message": "must be a file in your own uploads folder"}])
         key = req.header("idempotency-key").strip() or None
         if key is not None and (len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable()):
             raise ApiError(400, "invalid_idempotency_key",

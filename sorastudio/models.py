@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -60,15 +60,42 @@ def check_http_url(value: str) -> str:
     return value
 
 
-class VideoAnalysisPayload(CamelModel):
-    """Analyse a video: metadata, scene cuts, thumbnails."""
+MAX_STORAGE_PATH = 512
 
-    video_url: str = Field(description="http(s) URL of the video to analyse")
+
+def check_storage_path(value: str) -> str:
+    """A relative object path like ``<userId>/clip.mp4``: no traversal, no odd characters."""
+    if not 3 <= len(value) <= MAX_STORAGE_PATH:
+        raise ValueError(f"must be 3-{MAX_STORAGE_PATH} characters")
+    parts = value.split("/")
+    if value.startswith("/") or any(p in ("", ".", "..") for p in parts) or len(parts) < 2:
+        raise ValueError("must be a path like <userId>/<file name> inside the uploads bucket")
+    if any(ord(c) < 32 or c in "\\?#%*:|\"<>" for c in value):
+        raise ValueError("contains characters that are not allowed in a storage path")
+    return value
+
+
+class VideoAnalysisPayload(CamelModel):
+    """Analyse a video given by link or by an object in the uploads bucket (exactly one)."""
+
+    video_url: str | None = Field(None, description="http(s) URL of the video to analyse")
+    storage_path: str | None = Field(None, description="object path in the uploads bucket: <userId>/<name>")
 
     @field_validator("video_url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        return check_http_url(value)
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_http_url(value)
+
+    @field_validator("storage_path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else check_storage_path(value)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> VideoAnalysisPayload:
+        if (self.video_url is None) == (self.storage_path is None):
+            raise ValueError("give either videoUrl or storagePath")
+        return self
 
 
 TaskType = Literal["video_analysis"]
@@ -162,7 +189,8 @@ class CreateTaskRequest(CamelModel):
 
         Raises ``ValidationError`` (locations relative to ``payload``).
         """
-        return PAYLOAD_MODELS[self.type].model_validate(self.payload).model_dump(mode="json", by_alias=True)
+        model = PAYLOAD_MODELS[self.type].model_validate(self.payload)
+        return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 # --- ids and clocks --------------------------------------------------------------------------

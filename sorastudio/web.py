@@ -102,6 +102,10 @@ class ApiRequest:
         except ValidationError as exc:
             raise invalid(exc) from None
 
+    def bearer_token(self) -> str:
+        """The raw access token (call :meth:`user` first: this does not verify it)."""
+        return self.header("authorization").partition(" ")[2].strip()
+
     def user(self) -> User:
         """The caller, from a verified ``Authorization: Bearer`` access token (401 otherwise)."""
         if self._user is None:

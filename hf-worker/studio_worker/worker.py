@@ -204,17 +204,11 @@ class Worker:
             except Canceled:
                 outcome = self._stopped(run)
             except TaskFailure as exc:
-                outcome = self._with_latest(run, lambda s: self.lifecycle.fail(s, exc.code, exc.message,
-                                                                               retryable=exc.retryable))
-                emit("fail", taskId=task.id, workerId=self.config.worker_id, code=exc.code,
-                     retryable=exc.retryable, outcome=outcome[0])
+                outcome = self._fail(run, exc)
             except Exception as exc:  # a processor bug: fail visibly, don't retry forever
                 log.exception("processor crashed")
-                outcome = self._with_latest(run, lambda s: self.lifecycle.fail(
-                    s, "internal_error", f"The {task.type} processor failed unexpectedly: {type(exc).__name__}",
-                    retryable=False))
-                emit("fail", taskId=task.id, workerId=self.config.worker_id, code="internal_error",
-                     error=repr(exc), outcome=outcome[0])
+                outcome = self._fail(run, TaskFailure(
+                    "internal_error", f"The {task.type} processor failed unexpectedly ({type(exc).__name__})."))
             else:
                 outcome = self._with_latest(run, lambda s: self.lifecycle.finish(s, result))
                 emit("done" if outcome[0] == "done" else outcome[0], taskId=task.id,
@@ -228,6 +222,13 @@ class Worker:
             with self._lock:
                 self.running.pop(task.id, None)
             self._wake.set()
+
+    def _fail(self, run: Running, exc: TaskFailure) -> tuple[str, Snapshot | None]:
+        outcome = self._with_latest(run, lambda s: self.lifecycle.fail(s, exc.code, exc.message,
+                                                                       retryable=exc.retryable))
+        emit("fail", taskId=run.snapshot.task.id, workerId=self.config.worker_id, code=exc.code,
+             retryable=exc.retryable, outcome=outcome[0])
+        return outcome
 
     def _with_latest(self, run: Running, step: Callable[[Snapshot], tuple[str, Snapshot | None]]
                      ) -> tuple[str, Snapshot | None]:

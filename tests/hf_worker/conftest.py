@@ -147,6 +147,20 @@ class WorkerProcess:
         if self.reader is not None:
             self.reader.join(timeout=5)
 
+    def wait_exit(self, timeout: float) -> int:
+        """The exit status; on timeout the worker is sent SIGABRT (faulthandler dumps every thread's
+        stack to its stderr) and the test fails with that dump and the last events."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait(timeout=10)
+            raise AssertionError(f"worker still running {timeout}s later; events: {self.find_all()[-15:]}; "
+                                 f"stderr: {self.stderr()[-6000:]}") from None
+        if self.reader is not None:
+            self.reader.join(timeout=5)
+        return code
+
     def terminate(self) -> None:
         """SIGTERM: ask for a graceful drain (the test waits for the exit itself)."""
         self.proc.send_signal(signal.SIGTERM)
@@ -178,6 +192,7 @@ def start_worker(cloud: LocalCloud, task_type: str, tmp_path: Path) -> Iterator[
             **FAST_ENV,
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "hf-worker")]),
             "PYTHONUNBUFFERED": "1",
+            "PYTHONFAULTHANDLER": "1",  # SIGABRT dumps every thread's stack (see wait_exit)
             "WORKER_HOST": "127.0.0.1",
             "WORKER_PORT": str(port),
             "WORKER_TASK_TYPES": task_type,

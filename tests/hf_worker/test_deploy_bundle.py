@@ -11,21 +11,30 @@ upload to a Space.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
 import signal
 import subprocess
 import sys
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from upstash_redis import Redis
 
 from devstack.redisserver import free_port, wait_for_port
 from devstack.stack import LocalCloud, start_local_cloud
+from sorastudio.models import Task, TaskStatus, new_task_id, now_iso
+from sorastudio.taskqueue import TaskQueue
+from tests.hf_worker.videos import make_video
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hf_worker_bundle")]
 
@@ -220,3 +229,56 @@ def test_worker_from_bundle_answers_health_and_wake(bundle_worker: BundleWorker,
         token = own_cloud.env["WORKER_WAKE_TOKEN"]
         assert client.post("/wake", headers={"Authorization": f"Bearer {token}"}).status_code == 202
     assert bundle_worker.proc.poll() is None, bundle_worker.log.read_text()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture(scope="module")
+def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A tiny real MP4 (two scenes, one cut at frame 12) on a loopback HTTP server; yields its URL."""
+    root = tmp_path_factory.mktemp("videos")
+    make_video(root / "clip.mp4", width=160, height=90, fps=12, scenes=((12, "red"), (12, "blue")))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/clip.mp4"
+    server.shutdown()
+    server.server_close()
+
+
+def test_worker_from_bundle_analyses_a_video_end_to_end(bundle_worker: BundleWorker, own_cloud: LocalCloud,
+                                                         video_server: str) -> None:
+    """A real ``video_analysis`` task: fetch over HTTP, decode with PyAV, upload images to Storage."""
+    env = own_cloud.env
+    queue = TaskQueue(Redis(url=env["UPSTASH_REDIS_REST_URL"], token=env["UPSTASH_REDIS_REST_TOKEN"],
+                            allow_telemetry=False), retention_seconds=3600)
+    owner, now = str(uuid.uuid4()), now_iso()
+    task = Task(id=new_task_id(), type="video_analysis", payload={"videoUrl": video_server}, owner=owner,
+                created_at=now, updated_at=now)
+    queue.create(task)
+    httpx.post(f"{bundle_worker.url}/wake", headers={"Authorization": f"Bearer {env['WORKER_WAKE_TOKEN']}"})
+
+    deadline = time.monotonic() + 120
+    while True:
+        snap = queue.read(task.id)
+        assert snap is not None
+        if snap.task.status.is_final:
+            break
+        assert time.monotonic() < deadline, f"still {snap.task.status} after 120 s:\n{bundle_worker.log.read_text()}"
+        time.sleep(0.2)
+    done = snap.task
+    assert done.status is TaskStatus.DONE, f"{done.error}\n{bundle_worker.log.read_text()}"
+    result = done.result or {}
+    assert [s["startFrame"] for s in result["scenes"]] == [0, 12]
+    assert result["media"]["video"]["width"] == 160
+    assert result["bucket"] == "results"
+    # The images really are in Storage, under <owner>/<task id>/.
+    key = env["SUPABASE_SERVICE_ROLE_KEY"]
+    with httpx.Client(base_url=f"{env['SUPABASE_URL']}/storage/v1", timeout=10,
+                      headers={"Authorization": f"Bearer {key}", "apikey": key}) as storage:
+        for path in [result["poster"], *(s["thumbnail"] for s in result["scenes"])]:
+            assert path.startswith(f"{owner}/{task.id}/"), path
+            got = storage.get(f"/object/authenticated/results/{path}")
+            assert got.status_code == 200 and len(got.content) > 100, (path, got.status_code)

@@ -146,7 +146,8 @@ def test_killed_worker_task_is_reaped_and_finishes_exactly_once(
     assert task.attempts == 2
     assert task.worker_id == second.worker_id
     assert task.result == {"slept": task.payload["seconds"], "worker": second.worker_id}
-    assert second.find("requeue", taskId=task_id), "the survivor's reaper requeued it"
+    second.wait_for("requeue", taskId=task_id)  # the survivor's reaper requeued it
+    second.wait_for("done", taskId=task_id)  # printed just after the final write
     assert len(second.find("done", taskId=task_id)) == 1
     assert not first.find("done", taskId=task_id)
     assert_never_two_owners([first, second], task_id)
@@ -174,6 +175,7 @@ def test_worker_killed_after_upload_before_final_write_result_is_written_once(
 
     assert task.result == {"worker": second.worker_id, "attempt": 2}
     assert task.attempts == 2
+    second.wait_for("done", taskId=task_id)
     done_events = [e for e in task_events([first, second], task_id) if e["event"] == "done"]
     assert [e["workerId"] for e in done_events] == [second.worker_id]
     assert [p.read_text() for p in sorted(uploads.iterdir(), key=lambda p: p.name)] == [
@@ -204,6 +206,8 @@ def test_two_workers_race_on_200_tasks_and_run_each_exactly_once(
 
     tasks = wait_until(all_final, timeout=60, interval=0.25, what="200 tasks to finish")
     elapsed = time.monotonic() - started
+    wait_until(lambda: sum(len(w.find("done")) >= 200 for w in workers) or  # events trail the writes
+               sum(len(w.find("done")) for w in workers) >= 200, timeout=5, what="200 done events")
 
     assert Counter(t.status for t in tasks) == {DONE: 200}
     assert all(t.attempts == 1 for t in tasks)
@@ -343,7 +347,7 @@ def test_worker_killed_on_its_last_attempt_is_dead_lettered_by_another_worker(
     second = start_worker()
     task = wait_status(queue, task_id, FAILED, timeout=15)
     assert task.error is not None and task.error.code == "worker_lost" and task.attempts == 1
-    assert second.find("dead", taskId=task_id)
+    second.wait_for("dead", taskId=task_id)
     assert not second.find("claim", taskId=task_id)
     assert task_id in queue.redis.lrange(DEAD_KEY, -1000, -1)
 
@@ -428,8 +432,7 @@ def test_sigterm_finishes_short_tasks_releases_long_ones_to_the_head_and_exits_0
     worker.wait_for("claim", taskId=short)
     worker.wait_for("claim", taskId=long)
     worker.terminate()
-    assert worker.proc.wait(timeout=15) == 0
-    worker.reader.join(timeout=5)  # type: ignore[union-attr]
+    assert worker.wait_exit(timeout=15) == 0
 
     assert read(queue, short).status is DONE
     released = queue.read(long)
@@ -497,7 +500,7 @@ def test_task_over_its_type_time_limit_fails_with_time_limit_exceeded(
     task = wait_status(queue, task_id, FAILED, timeout=8)
     assert task.error is not None and task.error.code == "time_limit_exceeded"
     assert task.result is None and task.attempts == 1
-    assert worker.find("fail", taskId=task_id, code="time_limit_exceeded")
+    worker.wait_for("fail", taskId=task_id, code="time_limit_exceeded")
 
 
 # --- 10. idle cost ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from .frames import DecodeStats, decode_frames
 from .models import AnalysisResult, Limits, Options, Scene
 from .probe import Probe, probe
 from .scenes import TINY_H, TINY_W, CutDetector, SceneStats, frame_score
-from .thumbnails import MiddlePicker, frame_size, upright, write_image
+from .thumbnails import MiddlePicker, frame_size, small_yuv, upright, write_image, yuv_to_bgr
 
 ProgressFn = Callable[[int, str], None]
 STOP_CHECK_FRAMES = 25  # should_stop() is polled this often during the scan: keep it a cheap flag read
@@ -198,13 +198,13 @@ def _scan(
     )
     # One reformatter per output size: each caches its swscale context across frames.
     tiny_rf, thumb_rf, poster_rf = VideoReformatter(), VideoReformatter(), VideoReformatter()
+    tiny_interp = options.tiny_interpolation
     result = _ScanResult()
     span = SCAN_PCT[1] - SCAN_PCT[0]
     report(SCAN_PCT[0], "scanning scenes 0%", force=True)
 
     def poster_of(frame: VideoFrame) -> np.ndarray:
-        w, h = poster_size
-        return poster_rf.reformat(frame, width=w, height=h, format="bgr24", interpolation="AREA").to_ndarray()
+        return yuv_to_bgr(small_yuv(poster_rf, frame, poster_size))
 
     prev: np.ndarray | None = None
     first_time: float | None = None
@@ -224,7 +224,9 @@ def _scan(
         rel = t - first_time
         if rel > limits.max_duration_s:
             raise PermanentError("video_too_long", f"runs past the {limits.max_duration_s:.0f} s limit")
-        tiny = tiny_rf.reformat(frame, width=TINY_W, height=TINY_H, format="yuv420p", interpolation="AREA").to_ndarray()
+        tiny = tiny_rf.reformat(
+            frame, width=TINY_W, height=TINY_H, format="yuv420p", interpolation=tiny_interp, threads=1
+        ).to_ndarray()
         luma = float(tiny[:TINY_H].mean())
         score = None if prev is None else frame_score(prev, tiny)
         prev = tiny

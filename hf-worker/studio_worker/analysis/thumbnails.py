@@ -41,17 +41,32 @@ class MiddlePicker:
     def offer(self, index: int, frame: VideoFrame) -> None:
         if (index - self.start) % self.stride:
             return
-        w, h = self.size
-        img = self.reformatter.reformat(frame, width=w, height=h, format="bgr24", interpolation="AREA").to_ndarray()
-        self.frames.append((index, img))
+        self.frames.append((index, small_yuv(self.reformatter, frame, self.size)))
         if len(self.frames) > CAP:
             self.frames = self.frames[::2]
             self.stride *= 2
 
     def pick(self, end: int) -> tuple[int, np.ndarray]:
-        """The kept frame nearest the middle of ``start..end`` (inclusive)."""
+        """The kept frame nearest the middle of ``start..end`` (inclusive), as BGR."""
         middle = (self.start + end) // 2
-        return min(self.frames, key=lambda item: (abs(item[0] - middle), item[0]))
+        index, yuv = min(self.frames, key=lambda item: (abs(item[0] - middle), item[0]))
+        return index, yuv_to_bgr(yuv)
+
+
+def small_yuv(reformatter: VideoReformatter, frame: VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    """Downscale to ``size`` as planar YUV 4:2:0 (h*3/2 x w bytes).
+
+    YUV rather than BGR: most candidates are thrown away, so the colour conversion is paid only for
+    the picked one. threads=1: swscale's automatic slice threads cost ~3x the CPU on small outputs.
+    """
+    w, h = size
+    return reformatter.reformat(
+        frame, width=w, height=h, format="yuv420p", interpolation="AREA", threads=1
+    ).to_ndarray()
+
+
+def yuv_to_bgr(yuv: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
 
 
 def write_image(path: Path, img: np.ndarray, fmt: str, quality: int) -> None:
