@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "hf-worker"))  # studio_worker lives there (pytest
 
 import av  # noqa: E402
 import numpy as np  # noqa: E402
-from studio_worker.analysis import analyze, scan_cuts  # noqa: E402
+from studio_worker.analysis import Options, analyze, scan_cuts  # noqa: E402
 
 from tests.hf_worker.videos import STYLE_CYCLE, make_video  # noqa: E402
 
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             "ffmpeg_null": lambda: ffmpeg_null(path),
             "pyav_decode": lambda: pyav_decode(path),
             "scan": lambda: scan_cuts(path),
+            "scan_fast": lambda: scan_cuts(path, options=Options(tiny_interpolation="FAST_BILINEAR")),
         }
         full_dirs = iter(range(1000))
         runs["full"] = lambda: analyze(path, out_root / f"full{next(full_dirs)}", progress=lambda *_: None)
@@ -135,11 +136,12 @@ def main(argv: list[str] | None = None) -> int:
             med = statistics.median(ts)
             rows[name] = {"median_s": round(med, 4), "min_s": round(min(ts), 4), "trials_s": [round(t, 4) for t in ts]}
             print(f"{name:<14} {med:7.3f} s   {[round(t, 3) for t in ts]}", flush=True)
-        found = outs["scan"]
-        rows["scan"]["cuts_found"] = len(found)
-        rows["scan"]["cuts_within_1_frame"] = len(found) == len(truth) and all(
-            abs(a - b) <= 1 for a, b in zip(found, truth, strict=True)
-        )
+        for name in ("scan", "scan_fast"):
+            found = outs[name]
+            rows[name]["cuts_found"] = len(found)
+            rows[name]["cuts_within_1_frame"] = len(found) == len(truth) and all(
+                abs(a - b) <= 1 for a, b in zip(found, truth, strict=True)
+            )
         rows["full"]["stages_s"] = outs["full"].timings
         middles = [s.thumbnail_frame for s in outs["full"].scenes]
         med, trials, _ = timed(lambda: seek_middles(path, middles), args.trials)

@@ -14,6 +14,7 @@ import http.client
 import json
 import mimetypes
 import os
+import queue
 import re
 import subprocess
 import sys
@@ -64,6 +65,15 @@ class FunctionProcess:
     file: Path
     proc: subprocess.Popen[str]
     port: int
+    # Idle keep-alive connections: a new TCP connection per request would overflow the
+    # function's small accept backlog under concurrent load and stall for a second.
+    idle: queue.SimpleQueue[http.client.HTTPConnection] = field(default_factory=queue.SimpleQueue)
+
+    def connection(self) -> http.client.HTTPConnection:
+        try:
+            return self.idle.get_nowait()
+        except queue.Empty:
+            return http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
 
 
 @dataclass
@@ -123,22 +133,32 @@ class VercelDev:
         headers.setdefault("x-forwarded-for", "127.0.0.1")
         headers["x-forwarded-proto"] = "http"
         headers["x-vercel-id"] = "dev1::local"
-        conn = http.client.HTTPConnection("127.0.0.1", fp.port, timeout=300)
-        try:
-            conn.putrequest(req.method, req.raw_path, skip_host=True, skip_accept_encoding=True)
-            for k, v in headers.items():
-                conn.putheader(k, v)
-            if req.body or req.method in ("POST", "PUT", "PATCH"):
-                conn.putheader("Content-Length", str(len(req.body)))
-            conn.endheaders(req.body or None)
-            resp = conn.getresponse()
-            body = resp.read()
+        for attempt in range(2):  # a pooled connection the function closed meanwhile: retry on a new one
+            conn = fp.connection() if attempt == 0 else http.client.HTTPConnection("127.0.0.1", fp.port, timeout=300)
+            try:
+                conn.putrequest(req.method, req.raw_path, skip_host=True, skip_accept_encoding=True)
+                for k, v in headers.items():
+                    conn.putheader(k, v)
+                if req.body or req.method in ("POST", "PUT", "PATCH"):
+                    conn.putheader("Content-Length", str(len(req.body)))
+                conn.endheaders(req.body or None)
+                resp = conn.getresponse()
+                body = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                conn.close()
+                if attempt == 0:
+                    continue
+                return Response.json({"error": {"code": "FUNCTION_INVOCATION_FAILED", "message": repr(exc)}}, 502)
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                return Response.json({"error": {"code": "FUNCTION_INVOCATION_FAILED", "message": repr(exc)}}, 502)
+            if resp.will_close:
+                conn.close()
+            else:
+                fp.idle.put(conn)
             out = {k: v for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP | {"content-length"}}
             return Response(resp.status, body, out)
-        except (OSError, http.client.HTTPException) as exc:
-            return Response.json({"error": {"code": "FUNCTION_INVOCATION_FAILED", "message": repr(exc)}}, 502)
-        finally:
-            conn.close()
+        raise AssertionError("unreachable")
 
     # -- static files ---------------------------------------------------------------------
 

@@ -149,6 +149,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     # After the response is sent (e.g. waking workers). Set per request by the route.
     after_response: Callable[[], None] | None = None
     allowed_methods: ClassVar[tuple[str, ...]] = ()
+    _body_consumed = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -198,6 +199,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _read_body(self) -> bytes:
+        self._body_consumed = True
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self.close_connection = True
             raise ApiError(411, "length_required", "Send the body with a Content-Length, not chunked.")
@@ -221,6 +223,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self.after_response = None
+        self._body_consumed = False
         try:
             status, data, extra = self._handle()
         except ApiError as exc:
@@ -228,6 +231,8 @@ class ApiHandler(BaseHTTPRequestHandler):
         except Exception:  # a real fault: log it without request data, answer 500
             log.exception("unhandled error in %s", type(self).__module__)
             status, data, extra = 500, ApiError(500, "internal_error", "Something went wrong on our side.").body(), {}
+        if not self._body_consumed and self.headers.get("Content-Length", "0").strip() not in ("", "0"):
+            self.close_connection = True  # keep-alive would read the leftover body as a request
         self._write(status, data, extra)
         if self.after_response is not None:
             try:
@@ -242,6 +247,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             self._read_body_quietly()
             raise ApiError(405, "method_not_allowed", f"Use {' or '.join(self.allowed_methods)} here.",
                            headers={"Allow": ", ".join(self.allowed_methods)})
+        body = self._read_body()  # first: an unread body would be parsed as the next request
         parts = urlsplit(self.path)
         try:
             pairs = parse_qs(parts.query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS,
@@ -253,7 +259,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             path=parts.path,
             query={k: v[0] for k, v in pairs.items()},
             headers={k.lower(): v for k, v in self.headers.items()},
-            body=self._read_body(),
+            body=body,
             settings=get_settings(),
         )
         status, data = route(request)

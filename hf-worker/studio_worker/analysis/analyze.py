@@ -17,7 +17,7 @@ from .frames import DecodeStats, decode_frames
 from .models import AnalysisResult, Limits, Options, Scene
 from .probe import Probe, probe
 from .scenes import TINY_H, TINY_W, CutDetector, SceneStats, frame_score
-from .thumbnails import MiddlePicker, frame_size, small_yuv, upright, write_image, yuv_to_bgr
+from .thumbnails import MiddlePicker, decode_image, encode_image, frame_size, small_yuv, upright, yuv_to_bgr
 
 ProgressFn = Callable[[int, str], None]
 STOP_CHECK_FRAMES = 25  # should_stop() is polled this often during the scan: keep it a cheap flag read
@@ -108,13 +108,10 @@ def _analyze(
     t2 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = options.image_format
-    images: list[np.ndarray] = []
     scenes: list[Scene] = []
     for i, (stats, end_frame, end_time, thumb_index, thumb) in enumerate(scan.scenes):
         name = f"scene-{i + 1:04d}.{ext}"
-        img = upright(thumb, rotation)
-        _write(out_dir / name, img, options, written)
-        images.append(img)
+        _write(out_dir / name, thumb, written)
         scenes.append(
             Scene(
                 index=i,
@@ -131,7 +128,7 @@ def _analyze(
         )
     poster_index, poster_time, poster_img = scan.poster
     poster_name = f"poster.{ext}"
-    _write(out_dir / poster_name, upright(poster_img, rotation), options, written)
+    _write(out_dir / poster_name, encode_image(upright(poster_img, rotation), options), written)
     timings["thumbnails"] = time.perf_counter() - t2
 
     model = None
@@ -139,8 +136,9 @@ def _analyze(
         _check_stop(should_stop)
         report(95, "detecting faces")
         t3 = time.perf_counter()
-        for scene, img in zip(scenes, images, strict=True):
-            scene.faces = signals.count_faces(img)
+        for scene, (*_, thumb) in zip(scenes, scan.scenes, strict=True):
+            # On the thumbnail as written: what the user sees is what was counted.
+            scene.faces = signals.count_faces(decode_image(thumb))
         model = signals.model_info()
         timings["faces"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
@@ -168,14 +166,16 @@ def scan_cuts(path: Path, *, limits: Limits | None = None, options: Options | No
     return [stats.start_frame for stats, *_ in scan.scenes[1:]]
 
 
-def _write(path: Path, img: np.ndarray, options: Options, written: list[Path]) -> None:
+def _write(path: Path, data: bytes, written: list[Path]) -> None:
     written.append(path)  # before writing: a half-written file is cleaned up too
-    write_image(path, img, options.image_format, options.image_quality)
+    path.write_bytes(data)
 
 
 class _ScanResult:
     def __init__(self) -> None:
-        self.scenes: list[tuple[SceneStats, int, float, int, np.ndarray]] = []
+        # (stats, end frame, end time, thumbnail frame, encoded upright thumbnail): ~10 KB a scene, so
+        # a 4 h video with thousands of shots does not hold thousands of raw frames.
+        self.scenes: list[tuple[SceneStats, int, float, int, bytes]] = []
         self.poster: tuple[int, float, np.ndarray] = (0, 0.0, np.zeros((2, 2, 3), np.uint8))
         self.stats = DecodeStats()
 
@@ -206,6 +206,11 @@ def _scan(
     def poster_of(frame: VideoFrame) -> np.ndarray:
         return yuv_to_bgr(small_yuv(poster_rf, frame, poster_size))
 
+    def finish(stats: SceneStats, picker: MiddlePicker, end_frame: int, end_time: float) -> None:
+        thumb_index, thumb = picker.pick(end_frame)
+        encoded = encode_image(upright(thumb, video.rotation), options)
+        result.scenes.append((stats, end_frame, end_time, thumb_index, encoded))
+
     prev: np.ndarray | None = None
     first_time: float | None = None
     rel = 0.0
@@ -232,7 +237,7 @@ def _scan(
         prev = tiny
         if current is None or (score is not None and detector.update(index, score)):
             if current is not None and picker is not None:
-                result.scenes.append((current, index - 1, rel, *picker.pick(index - 1)))
+                finish(current, picker, index - 1, rel)
             current = SceneStats(start_frame=index, start_time=rel, cut_score=score)
             picker = MiddlePicker(index, thumb_size, thumb_rf)
             current.add(luma, None)
@@ -247,7 +252,8 @@ def _scan(
             poster_done = True
         if index % STOP_CHECK_FRAMES == 0:
             _check_stop(should_stop)
-            frac = rel / duration if duration else 0.0
+            claimed = video.container_frame_count
+            frac = rel / duration if duration else (index / claimed if claimed else 0.0)
             pct = min(99, int(frac * 100))
             report(SCAN_PCT[0] + pct * span // 100, f"scanning scenes {pct}%")
 
@@ -255,7 +261,7 @@ def _scan(
     if frames == 0 or current is None or picker is None:
         raise PermanentError("corrupt_video", "no frame of the video stream could be decoded")
     end_time = rel + 1 / float(fps)
-    result.scenes.append((current, index, end_time, *picker.pick(index)))
+    finish(current, picker, index, end_time)
     report(SCAN_PCT[1], "scanning scenes 100%", force=True)
     video.frame_count = frames
     if not info.claimed_duration:

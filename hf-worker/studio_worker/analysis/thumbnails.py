@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 from av.video.frame import VideoFrame
 from av.video.reformatter import VideoReformatter
+
+from .models import Options
 
 # Candidates kept per scene. The middle of a scene is unknown until its end, so we keep frames at a
 # stride that doubles whenever this many are held: memory stays bounded, the chosen frame is within
@@ -69,9 +69,15 @@ def yuv_to_bgr(yuv: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
 
 
-def write_image(path: Path, img: np.ndarray, fmt: str, quality: int) -> None:
+def encode_image(img: np.ndarray, options: Options) -> bytes:
+    """BGR -> WebP or JPEG bytes."""
+    fmt, quality = options.image_format, options.image_quality
     params = [cv2.IMWRITE_WEBP_QUALITY, quality] if fmt == "webp" else [cv2.IMWRITE_JPEG_QUALITY, quality]
     ok, buf = cv2.imencode(f".{fmt}", img, params)
     if not ok:
-        raise OSError(f"could not encode {path.name}")
-    path.write_bytes(buf.tobytes())
+        raise RuntimeError(f"OpenCV could not encode a {img.shape} image as {fmt}")
+    return buf.tobytes()
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
