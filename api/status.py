@@ -21,7 +21,7 @@ class handler(ApiHandler):  # noqa: N801 - Vercel looks for this exact name
             raise ApiError(404, "task_not_found", "No such task.")
         task = snapshot.task.public(snapshot.queue_position)
         if snapshot.task.status is TaskStatus.DONE and isinstance(task.get("result"), dict):
-            from sorastudio.signing import sign_result
+            from sorastudio.storage import sign_result
 
             task["result"] = sign_result(req.settings, req.bearer_token(), task["result"])
         return 200, {"task": task}

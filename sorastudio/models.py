@@ -193,6 +193,42 @@ class CreateTaskRequest(CamelModel):
         return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+MAX_UPLOAD_BYTES = 500 * 1024 * 1024  # the uploads bucket's file_size_limit (supabase/schema.sql)
+VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/x-msvideo",
+               "video/mpeg", "video/mp2t", "video/ogg", "video/3gpp", "video/x-flv")
+
+
+class UploadRequest(CamelModel):
+    """Ask for a signed URL to upload one video straight from the browser to Storage."""
+
+    filename: str = Field(min_length=1, max_length=255)
+    size: int = Field(gt=0, le=MAX_UPLOAD_BYTES)
+    content_type: str = Field(max_length=100)
+
+    @field_validator("content_type")
+    @classmethod
+    def _video(cls, value: str) -> str:
+        value = value.split(";")[0].strip().lower()
+        if value not in VIDEO_TYPES:
+            raise ValueError("must be a video type such as video/mp4, video/quicktime or video/webm")
+        return value
+
+    @field_validator("filename")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if any(ord(c) < 32 for c in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    def object_name(self) -> str:
+        """A safe, unique object name that keeps a readable hint of the original name."""
+        stem, dot, ext = self.filename.rpartition(".")
+        base = stem if dot else self.filename
+        safe = "-".join("".join(c if c.isascii() and (c.isalnum() or c in "_") else " " for c in base).split())[:60]
+        ext = "".join(c for c in ext.lower() if c.isascii() and c.isalnum())[:8] if dot else ""
+        return f"{os.urandom(8).hex()}-{safe or 'video'}{'.' + ext if ext else ''}"
+
+
 # --- ids and clocks --------------------------------------------------------------------------
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

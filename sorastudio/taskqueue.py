@@ -99,6 +99,19 @@ if p then return {doc, p + 1} end
 return {doc, 0}
 """
 
+# KEYS: queue   ARGV: task key prefix, id, id, ...  -> {json or '', position (0 = not queued), ...}
+_READ_MANY = """
+local out = {}
+for i = 2, #ARGV do
+  local doc = redis.call('GET', ARGV[1] .. ARGV[i])
+  local p = false
+  if doc then p = redis.call('LPOS', KEYS[1], ARGV[i]) end
+  table.insert(out, doc or '')
+  table.insert(out, p and (p + 1) or 0)
+end
+return out
+"""
+
 # KEYS: user index   ARGV: start ('+' or '(' .. id), count, task key prefix
 # -> {last id scanned or '', id, json, id, json, ...}; ids whose task expired are dropped from the index.
 _LIST = """
@@ -274,6 +287,14 @@ class TaskQueue:
         if not reply:
             return None
         return Snapshot(Task.model_validate_json(reply[0]), reply[0], int(reply[1]))
+
+    def read_many(self, task_ids: list[str]) -> list[Snapshot]:
+        """Several tasks with queue positions in one EVAL (the page's poll); missing ones skipped."""
+        if not task_ids:
+            return []
+        reply = self.redis.eval(_READ_MANY, keys=[QUEUE_KEY], args=[TASK_PREFIX, *task_ids])
+        return [Snapshot(Task.model_validate_json(doc), doc, int(pos))
+                for doc, pos in zip(reply[0::2], reply[1::2], strict=True) if doc]
 
     def list_for_user(self, user_id: str, *, limit: int, cursor: str | None = None) -> Page:
         """The user's tasks newest first, ``limit`` index entries from ``cursor`` (one EVAL).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 # 64x36 keeps the per-frame cost at a few microseconds while a hard cut still changes most of the
@@ -14,7 +15,8 @@ TINY_W, TINY_H = 64, 36
 
 def frame_score(prev: np.ndarray, cur: np.ndarray) -> float:
     """Mean absolute difference of two tiny YUV420 frames (all planes), 0..255."""
-    return float(np.abs(cur.astype(np.int16) - prev).mean())
+    # cv2.absdiff on uint8 is exact |a - b| and ~5x cheaper than numpy's widen-subtract-abs.
+    return cv2.mean(cv2.absdiff(prev, cur))[0]
 
 
 class CutDetector:
@@ -38,7 +40,8 @@ class CutDetector:
 
     def update(self, index: int, score: float) -> bool:
         """``score`` compares frame ``index`` with ``index - 1``; True when ``index`` starts a scene."""
-        is_cut = score > self.threshold() and index - self.last_cut >= self.min_len
+        # The threshold is never below the floor, so the median is only computed for candidates.
+        is_cut = score > self.floor and index - self.last_cut >= self.min_len and score > self.threshold()
         if is_cut:
             self.last_cut = index
         else:

@@ -1,9 +1,9 @@
-"""Signed download URLs for a finished task's files, made fresh each time the task is read.
+"""Supabase Storage calls the functions make: signed download and upload URLs.
 
-Signed as the *user* (their access token and the anon key), so Storage's own policy — users read
-only ``results/<their id>/…`` — is checked again; the service-role key stays on the workers. One
-batch request per read. Uses httpx directly: the ``supabase`` client costs ~340 ms to import on a
-function's cold start, and this is a single documented call.
+Every call is made as the *user* (their access token and the anon key), so Storage's own
+policies — users write only ``uploads/<their id>/…`` and read only ``results/<their id>/…`` — are
+checked again; the service-role key stays on the workers. Uses httpx directly: the ``supabase``
+client costs ~340 ms to import on a function's cold start, and these are single documented calls.
 """
 
 from __future__ import annotations
@@ -15,6 +15,30 @@ from sorastudio.settings import Settings
 
 SIGNED_URL_SECONDS = 3600
 TIMEOUT_SECONDS = 5.0
+UPLOADS_BUCKET = "uploads"
+
+
+class StorageUnavailable(Exception):
+    """Storage refused or could not be reached."""
+
+
+def create_upload_url(settings: Settings, access_token: str, object_path: str) -> str:
+    """A signed URL the browser PUTs the file to (valid ~2 h, this one path only)."""
+    import httpx
+
+    try:
+        response = httpx.post(
+            f"{settings.supabase_url}/storage/v1/object/upload/sign/{UPLOADS_BUCKET}/{object_path}",
+            headers={"apikey": settings.supabase_anon_key, "Authorization": f"Bearer {access_token}"},
+            timeout=TIMEOUT_SECONDS,
+        )
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise StorageUnavailable("storage unreachable") from exc
+    url = data.get("url") if isinstance(data, dict) else None
+    if response.status_code != 200 or not isinstance(url, str):
+        raise StorageUnavailable(f"storage refused the upload URL ({response.status_code})")
+    return url if url.startswith("http") else f"{settings.supabase_url}/storage/v1{url}"
 
 
 def result_paths(result: dict[str, Any]) -> list[str]:
