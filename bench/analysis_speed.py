@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "env": {
             "python": platform.python_version(),
             "pyav": av.__version__,
-            "pyav_ffmpeg": ".".join(map(str, av.ffmpeg_version_info)) if hasattr(av, "ffmpeg_version_info") else None,
+            "pyav_ffmpeg": str(getattr(av, "ffmpeg_version_info", "")),
             "ffmpeg_cli": ffmpeg_version,
             "cpus": __import__("os").cpu_count(),
         },

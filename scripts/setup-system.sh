@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)  # ffprobe cross-checks metadata; ffmpeg is the bench baseline
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
   need_apt+=(postgresql-15)
 fi

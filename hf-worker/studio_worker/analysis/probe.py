@@ -29,8 +29,10 @@ class Probe:
     claimed_duration: float | None
 
 
-def _ratio(value: Fraction | None) -> Fraction | None:
-    return value if value and value.numerator > 0 and value.denominator > 0 else None
+def _ratio(value: object) -> Fraction | None:
+    """PyAV's AVRational (or None, or 0/1 for "unknown") as a positive Fraction, else None."""
+    num, den = getattr(value, "numerator", 0), getattr(value, "denominator", 0)
+    return Fraction(num, den) if num > 0 and den > 0 else None
 
 
 def display_rotation(stream: VideoStream) -> int:

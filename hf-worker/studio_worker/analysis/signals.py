@@ -23,9 +23,10 @@ def model_info() -> ModelInfo:
 
 @lru_cache(maxsize=1)
 def _cascade() -> cv2.CascadeClassifier:
-    classifier = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE)
+    folder: str = cv2.data.haarcascades  # type: ignore[attr-defined]  # missing from OpenCV's stubs
+    classifier = cv2.CascadeClassifier(folder + CASCADE)
     if classifier.empty():
-        raise RuntimeError(f"could not load {CASCADE} from {cv2.data.haarcascades}")
+        raise RuntimeError(f"could not load {CASCADE} from {folder}")
     return classifier
 
 

@@ -80,4 +80,7 @@ def encode_image(img: np.ndarray, options: Options) -> bytes:
 
 
 def decode_image(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise RuntimeError("OpenCV could not decode an image it encoded")
+    return np.asarray(img)
