@@ -164,14 +164,15 @@ return {1, ARGV[2]}
 
 # Workers look before they claim: move due retries into the queue, then return the first ids
 # with their documents (ids whose task expired are dropped).
-# KEYS: queue, delayed   ARGV: now ms, count, task key prefix  -> {id, json, id, json, ...}
+# KEYS: queue, delayed   ARGV: now ms, count, task key prefix, offset  -> {id, json, id, json, ...}
 _PEEK = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[2], id)
   redis.call('RPUSH', KEYS[1], id)
 end
-local ids = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local first = tonumber(ARGV[4])
+local ids = redis.call('LRANGE', KEYS[1], first, first + tonumber(ARGV[2]) - 1)
 local out = {}
 for _, id in ipairs(ids) do
   local doc = redis.call('GET', ARGV[3] .. id)
@@ -354,10 +355,11 @@ class TaskQueue:
 
     # -- workers ----------------------------------------------------------------------------
 
-    def peek(self, now_ms: int, count: int = 8) -> list[Snapshot]:
-        """Promote due retries, then the first ``count`` queued tasks (one EVAL)."""
-        reply = self.redis.eval(_PEEK, keys=[QUEUE_KEY, DELAYED_KEY], args=[str(now_ms), str(count), TASK_PREFIX])
-        return [Snapshot(Task.model_validate_json(doc), doc, i + 1) for i, doc in enumerate(reply[1::2])]
+    def peek(self, now_ms: int, count: int = 8, offset: int = 0) -> list[Snapshot]:
+        """Promote due retries, then ``count`` queued tasks from ``offset`` (one EVAL)."""
+        reply = self.redis.eval(_PEEK, keys=[QUEUE_KEY, DELAYED_KEY],
+                                args=[str(now_ms), str(count), TASK_PREFIX, str(offset)])
+        return [Snapshot(Task.model_validate_json(doc), doc, offset + i + 1) for i, doc in enumerate(reply[1::2])]
 
     def expired_leases(self, now_ms: int, count: int = 10) -> list[Snapshot]:
         """Running tasks whose lease ran out (their worker died or hung), for the reaper."""
@@ -426,26 +428,34 @@ class Lifecycle:
         self.worker_id = worker_id
         self.lease_ms = int(lease_seconds * 1000)
 
-    def claim(self, can_run: Callable[[Task], bool] = lambda t: True, peek: int = 8) -> Snapshot | None:
+    # How far a worker looks past tasks it can't run (other types waiting for other workers):
+    # 8 at first, then wider pages; each page is one request, spent only when the head is blocked.
+    PEEK_PAGES = ((0, 8), (8, 32), (40, 160), (200, 800))
+
+    def claim(self, can_run: Callable[[Task], bool] = lambda t: True) -> Snapshot | None:
         """Take the first runnable queued task: queued -> running with a lease, attempts+1."""
-        candidates = [c for c in self.queue.peek(now_ms(), peek) if c.task.status is TaskStatus.QUEUED]
-        # Spread competing workers over the head of the queue so they rarely collide.
-        if len(candidates) > 1:
-            head, rest = candidates[:2], candidates[2:]
-            random.shuffle(head)
-            candidates = head + rest
-        for snap in candidates:
-            if not can_run(snap.task):
-                continue
-            now = now_iso()
-            running = snap.task.model_copy(update={
-                "status": TaskStatus.RUNNING, "stage": "starting", "progress": 0, "attempts": snap.task.attempts + 1,
-                "started_at": now, "updated_at": now, "worker_id": self.worker_id, "error": None,
-            })
-            applied, current = self.queue.transition(
-                snap, running, queue=QueueOp.REMOVE, lease=LeaseOp.SET, lease_deadline_ms=now_ms() + self.lease_ms)
-            if applied and current is not None:
-                return current
+        for offset, count in self.PEEK_PAGES:
+            page = self.queue.peek(now_ms(), count, offset)
+            candidates = [c for c in page if c.task.status is TaskStatus.QUEUED and can_run(c.task)]
+            # Spread competing workers over the first two so they rarely collide.
+            if len(candidates) > 1:
+                head = candidates[:2]
+                random.shuffle(head)
+                candidates = head + candidates[2:]
+            for snap in candidates:
+                now = now_iso()
+                running = snap.task.model_copy(update={
+                    "status": TaskStatus.RUNNING, "stage": "starting", "progress": 0,
+                    "attempts": snap.task.attempts + 1, "started_at": now, "updated_at": now,
+                    "worker_id": self.worker_id, "error": None,
+                })
+                applied, current = self.queue.transition(
+                    snap, running, queue=QueueOp.REMOVE, lease=LeaseOp.SET,
+                    lease_deadline_ms=now_ms() + self.lease_ms)
+                if applied and current is not None:
+                    return current
+            if len(page) < count:
+                return None  # the end of the queue
         return None
 
     def heartbeat(self, snap: Snapshot, progress: int, stage: str) -> Beat:

@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 
 from upstash_redis import Redis
@@ -33,15 +34,18 @@ def main() -> int:
     server = make_server(worker, config.worker_host, config.port, settings.worker_wake_token)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     emit("listening", workerId=config.worker_id, port=server.server_port)
-    stop = threading.Event()
+    # The handler only flips a flag and the main thread polls it: an Event.wait() with no timeout
+    # can miss the signal, and Event.set() inside a handler can deadlock on the Event's own lock.
+    stopping: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        stopping.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     worker.start()
-    stop.wait()
+    while not stopping:
+        time.sleep(0.2)
     worker.stop()
     server.shutdown()
     return 0

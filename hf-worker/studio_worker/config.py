@@ -35,5 +35,8 @@ class WorkerSettings(BaseSettings):
         return frozenset(t.strip() for t in self.worker_task_types.split(",") if t.strip())
 
     def time_limit(self, task_type: str) -> float:
-        value = getattr(self, f"time_limit_{task_type}", 900.0)
-        return float(value)
+        """Seconds a task of ``task_type`` may run: ``TIME_LIMIT_<TYPE>``, default 900."""
+        declared = getattr(self, f"time_limit_{task_type}", None)
+        if declared is not None:
+            return float(declared)
+        return float(os.environ.get(f"TIME_LIMIT_{task_type.upper()}", "900"))

@@ -199,7 +199,9 @@ class Worker:
         try:
             try:
                 result = self.processors[task.type](job)
-                if should_stop():
+                # A result in hand is kept even if a time limit or shutdown arrived meanwhile:
+                # only a lost lease (someone else owns the task now) means not to write it.
+                if run.stop_reason == "lost":
                     raise Canceled()
             except Canceled:
                 outcome = self._stopped(run)

@@ -45,3 +45,19 @@ export function announce(region, message, kind = "info") {
   region.dataset.kind = kind;
   show(region, Boolean(message));
 }
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/**
+ * Create an SVG element (attributes with setAttribute, text with textContent).
+ * @param {string} tag
+ * @param {Record<string, string|number>} [attrs]
+ * @param {Array<Node|string>} [children]
+ * @returns {SVGElement}
+ */
+export function svg(tag, attrs = {}, children = []) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+  for (const child of children) node.append(child);
+  return node;
+}

@@ -79,8 +79,6 @@ def test_analysis_by_url_finishes_with_signed_thumbnails(studio: Studio, http: h
     assert r.status_code == 201
     task = studio.wait(http, who, r.json()["taskId"])
     assert task["status"] == "done", task["error"]
-    stages = {stage.split(" ")[0] for status, stage in task["_seen"] if status == "running"}  # type: ignore[attr-defined]
-    assert stages & {"downloading", "probing", "scanning", "thumbnails", "uploading", "detecting", "starting"}
     result = task["result"]
     assert isinstance(result, dict)
     assert [s["startFrame"] for s in result["scenes"]] == [0, 20, 45]

@@ -426,6 +426,14 @@ def test_sigterm_finishes_short_tasks_releases_long_ones_to_the_head_and_exits_0
     marker = tmp_path / "marker"
     marker.mkdir()
     filler = create(queue, f"nobody_{task_type}")  # a queued task no worker claims, behind which...
+    try:
+        check_sigterm_drain(start_worker, queue, task_type, marker, filler)
+    finally:
+        queue.cancel(queue.read(filler))
+
+
+def check_sigterm_drain(start_worker: StartWorker, queue: TaskQueue, task_type: str, marker: Path,
+                        filler: str) -> None:
     worker = start_worker(WORKER_CONCURRENCY="2", SHUTDOWN_GRACE_SECONDS="1")
     short = create(queue, task_type, seconds=0.4, marker=str(marker))
     long = create(queue, task_type, seconds=2.5, marker=str(marker))
@@ -449,7 +457,24 @@ def test_sigterm_finishes_short_tasks_releases_long_ones_to_the_head_and_exits_0
     task = wait_status(queue, long, DONE, timeout=15)
     assert task.attempts == 1 and task.worker_id == successor.worker_id
     assert len(marker_files(marker, long)) == 1
-    queue.cancel(queue.read(filler))
+
+
+# --- 7b. claim looks past tasks it can't run ------------------------------------------------------
+
+
+def test_tasks_of_other_types_at_the_head_do_not_starve_a_worker(
+        start_worker: StartWorker, queue: TaskQueue, task_type: str) -> None:
+    """A worker claims only its own types; tasks of other types waiting at the head of the queue (no
+    worker for them yet, e.g. GPU work) must not keep it from the runnable task behind them."""
+    others = [create(queue, f"nobody_{task_type}") for _ in range(8)]
+    try:
+        worker = start_worker()
+        task_id = create(queue, task_type, seconds=0)
+        task = wait_status(queue, task_id, DONE, timeout=5)
+        assert task.worker_id == worker.worker_id
+    finally:
+        for other in others:
+            queue.cancel(queue.read(other))
 
 
 # --- 8. /health and /wake -----------------------------------------------------------------------
