@@ -8,10 +8,7 @@ from sorastudio.web import ApiError, ApiHandler, ApiRequest, Result
 class handler(ApiHandler):  # noqa: N801 - Vercel looks for this exact name
     def get(self, req: ApiRequest) -> Result:
         user = req.user()
-        task_id = req.query.get("taskId", "")
-        if not task_id:
-            raise ApiError(400, "invalid_request", "taskId is required.",
-                           fields=[{"field": "taskId", "message": "required"}])
+        task_id = req.required_query("taskId")
         snapshot = None
         if is_task_id(task_id):
             with store_errors():

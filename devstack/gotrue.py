@@ -23,11 +23,10 @@ import json
 import re
 import secrets
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ import jwt
 
 from devstack.httpkit import Request, Response
 from devstack.localkeys import es256_public_jwk, load_or_create_es256_key
+from devstack.sqlitedb import SqliteDb
 
 API_VERSION_HEADER = "X-Supabase-Api-Version"
 API_VERSION_2024_01_01 = "2024-01-01"
@@ -180,18 +180,8 @@ class AuthApp:
         self._api_keys = (anon_key, service_role_key)
         self._es_key = load_or_create_es256_key(self.data_dir) if jwt_alg == "ES256" else None
         self._jwk = es256_public_jwk(self._es_key) if self._es_key else None
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.data_dir / "auth.sqlite3",
-            check_same_thread=False,
-            isolation_level=None,
-            timeout=10,
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
+        self._sql = SqliteDb(self.data_dir / "auth.sqlite3", _SCHEMA)
+        self._lock, self._db = self._sql.lock, self._sql.db
         # Unknown emails still pay for one KDF run, so timing doesn't reveal who has an account.
         self._dummy_hash = hash_password(secrets.token_urlsafe(12))
         self._routes: dict[str, dict[str, Callable[[Request], Response]]] = {
@@ -210,20 +200,10 @@ class AuthApp:
 
     def close(self) -> None:
         """Close the SQLite connection (the app must not be called afterwards)."""
-        with self._lock:
-            self._db.close()
+        self._sql.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front: the refresh-token swap reads then writes.
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._sql.tx()
 
     def __call__(self, req: Request) -> Response:
         if req.path != "/auth/v1" and not req.path.startswith("/auth/v1/"):

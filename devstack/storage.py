@@ -23,11 +23,9 @@ import os
 import re
 import shutil
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -38,6 +36,7 @@ from urllib.parse import quote
 import jwt
 
 from devstack.httpkit import Request, Response
+from devstack.sqlitedb import SqliteDb
 
 PREFIX = "/storage/v1"
 
@@ -218,14 +217,8 @@ class StorageApp:
         self.jwks = jwks
         self.public_url = public_url.rstrip("/") if public_url else None
         # One lock serialises metadata + file moves; uploads are written to a temp file outside it.
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.data_dir / "storage.sqlite3", check_same_thread=False, isolation_level=None, timeout=10
-        )
-        self._db.row_factory = sqlite3.Row
-        with self._lock:  # executescript commits on its own: no surrounding transaction
-            self._db.executescript(
-                """
+        # One lock serialises metadata + file moves; uploads are written to a temp file outside it.
+        self._sql = SqliteDb(self.data_dir / "storage.sqlite3", """
                 create table if not exists buckets (
                     id text primary key, name text not null, owner text, public integer not null,
                     file_size_limit integer, allowed_mime_types text,
@@ -236,8 +229,8 @@ class StorageApp:
                     etag text not null, user_metadata text,
                     created_at real not null, updated_at real not null, last_accessed_at real not null,
                     primary key (bucket_id, name));
-                """
-            )
+                """)
+        self._lock, self._db = self._sql.lock, self._sql.db
         with self._tx() as db:
             now = time.time()
             for bucket_id, public, limit, mimes in DEFAULT_BUCKETS:
@@ -250,24 +243,13 @@ class StorageApp:
 
     def close(self) -> None:
         """Close the SQLite connection (the app must not be called afterwards)."""
-        with self._lock:
-            self._db.close()
+        self._sql.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._sql.tx()
 
     def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        with self._lock:
-            row: sqlite3.Row | None = self._db.execute(sql, args).fetchone()
-            return row
+        return self._sql.one(sql, *args)
 
     def __call__(self, req: Request) -> Response:
         if req.method == "OPTIONS":  # when served without the gateway in front

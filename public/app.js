@@ -1,12 +1,16 @@
 /**
- * SoraStudio page entry point: wires the sign-in form, the new-task form and the task list.
+ * SoraStudio page entry point: the account form, the new-analysis form (link or upload) and the
+ * task list. The pieces live in ./js/*; this file only wires them to the page.
  * @module app
  */
 
-import { describeError } from "./js/api.js";
+import { ApiError, describeError } from "./js/api.js";
 import { announce, show } from "./js/dom.js";
+import { formatBytes } from "./js/format.js";
 import { SessionManager } from "./js/session.js";
-import { TaskList, createVideoAnalysis, newIdempotencyKey } from "./js/tasks.js";
+import { TaskList } from "./js/tasklist.js";
+import { createAnalysis, newIdempotencyKey } from "./js/tasks.js";
+import { checkFile, uploadFile } from "./js/upload.js";
 
 /**
  * Look up a required element by id.
@@ -23,6 +27,8 @@ const ui = {
   authSection: byId("auth"),
   authForm: byId("auth-form"),
   authMessage: byId("auth-message"),
+  email: byId("email"),
+  password: byId("password"),
   studio: byId("studio"),
   account: byId("account"),
   userEmail: byId("user-email"),
@@ -30,6 +36,15 @@ const ui = {
   taskForm: byId("task-form"),
   taskMessage: byId("task-message"),
   videoUrl: byId("video-url"),
+  videoFile: byId("video-file"),
+  dropzone: byId("dropzone"),
+  analyze: byId("analyze"),
+  upload: byId("upload"),
+  uploadLabel: byId("upload-label"),
+  uploadPercent: byId("upload-percent"),
+  uploadProgress: byId("upload-progress"),
+  uploadCancel: byId("upload-cancel"),
+  filters: byId("filters"),
 };
 
 const session = new SessionManager();
@@ -38,7 +53,10 @@ const tasks = new TaskList(session, {
   empty: byId("task-empty"),
   more: byId("task-more"),
   message: byId("task-list-message"),
+  live: byId("task-live"),
 });
+
+// --- account ------------------------------------------------------------------------------------
 
 /**
  * Disable or enable every control of a form while a request is in flight.
@@ -59,23 +77,41 @@ function renderSession() {
   ui.userEmail.textContent = user ? user.email : "";
 }
 
+/** Who the studio was last shown for: what they typed is kept only for the same person. */
+let studioUser = "";
+
 session.addEventListener("change", (event) => {
-  const signedIn = Boolean(event.detail);
+  const user = event.detail ? event.detail.user : null;
   const wasShowing = !ui.studio.hidden;
   renderSession();
-  if (!signedIn) {
-    tasks.clear();
-  } else if (!wasShowing) {
-    tasks.reload();
+  if (!user) {
+    tasks.stop();
+    if (session.endReason === "expired") {
+      // Keep the new-analysis form as it is: after logging in again, nothing typed is lost.
+      announce(ui.authMessage, "Your session has expired. Log in again to continue — what you typed is kept.", "info");
+      if (session.lastUser) ui.email.value = session.lastUser.email;
+      ui.password.focus();
+    }
+    return;
+  }
+  if (!wasShowing) {
+    if (studioUser && studioUser !== user.id) resetTaskForm();
+    studioUser = user.id;
+    announce(ui.authMessage, "");
+    tasks.start();
   }
 });
 
 ui.authForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   const action = event.submitter && event.submitter.value === "signup" ? "signup" : "login";
-  const data = new FormData(ui.authForm);
-  const email = String(data.get("email") || "").trim();
-  const password = String(data.get("password") || "");
+  const email = ui.email.value.trim();
+  const password = ui.password.value;
+  if (!email || !password) {
+    announce(ui.authMessage, "Enter your email and a password.", "error");
+    (email ? ui.password : ui.email).focus();
+    return;
+  }
   announce(ui.authMessage, "");
   setBusy(ui.authForm, true);
   try {
@@ -87,7 +123,7 @@ ui.authForm.addEventListener("submit", async (event) => {
     }
     if (session.user) {
       ui.authForm.reset();
-      ui.videoUrl.focus();
+      (ui.videoUrl.value ? ui.analyze : ui.videoUrl).focus();
     }
   } catch (err) {
     announce(ui.authMessage, describeError(err), "error");
@@ -97,33 +133,174 @@ ui.authForm.addEventListener("submit", async (event) => {
 });
 
 ui.logout.addEventListener("click", () => {
+  resetTaskForm();
   session.logOut();
   announce(ui.authMessage, "You are logged out.", "info");
-  byId("email").focus();
+  ui.email.focus();
 });
 
-/** One Idempotency-Key per distinct submission: a retry of the same URL reuses it. */
-let pending = { url: "", key: "" };
+// --- new analysis -------------------------------------------------------------------------------
+
+/** One Idempotency-Key per distinct submission: pressing Analyze twice can't create two tasks. */
+let pending = { input: "", key: "" };
+/** @type {AbortController|null} */
+let uploading = null;
+
+/** Clear both inputs, the upload bar and the message. */
+function resetTaskForm() {
+  if (uploading) uploading.abort();
+  ui.taskForm.reset();
+  show(ui.upload, false);
+  announce(ui.taskMessage, "");
+  pending = { input: "", key: "" };
+}
+
+/** @returns {File|null} the chosen file, if any. */
+function chosenFile() {
+  return ui.videoFile.files && ui.videoFile.files.length ? ui.videoFile.files[0] : null;
+}
+
+/**
+ * Show a problem with the file at once (before Analyze), and say which one is chosen.
+ * @returns {boolean} whether the chosen file (if any) can be uploaded.
+ */
+function reviewFile() {
+  const file = chosenFile();
+  if (!file) return true;
+  ui.videoUrl.value = ""; // a file replaces the link
+  const problem = checkFile(file);
+  announce(ui.taskMessage, problem || `Ready to upload “${file.name}” (${formatBytes(file.size)}).`, problem ? "error" : "info");
+  ui.videoFile.setAttribute("aria-invalid", String(Boolean(problem)));
+  return !problem;
+}
+
+ui.videoFile.addEventListener("change", reviewFile);
+ui.videoUrl.addEventListener("input", () => {
+  if (ui.videoUrl.value && chosenFile()) {
+    ui.videoFile.value = ""; // a link replaces the file
+    ui.videoFile.removeAttribute("aria-invalid");
+    announce(ui.taskMessage, "");
+  }
+});
+
+for (const type of ["dragenter", "dragover"]) {
+  ui.dropzone.addEventListener(type, (event) => {
+    event.preventDefault();
+    ui.dropzone.classList.add("dropzone--over");
+  });
+}
+for (const type of ["dragleave", "drop"]) {
+  ui.dropzone.addEventListener(type, () => ui.dropzone.classList.remove("dropzone--over"));
+}
+ui.dropzone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  if (event.dataTransfer && event.dataTransfer.files.length) {
+    ui.videoFile.files = event.dataTransfer.files;
+    reviewFile();
+  }
+});
+
+/**
+ * Show the upload bar.
+ * @param {string} label
+ * @param {number} sent bytes so far.
+ * @param {number} total bytes.
+ */
+function showUpload(label, sent, total) {
+  const percent = total ? Math.min(100, Math.floor((100 * sent) / total)) : 0;
+  show(ui.upload, true);
+  ui.uploadLabel.textContent = label;
+  ui.uploadProgress.value = percent;
+  ui.uploadPercent.textContent = `${percent}% · ${formatBytes(sent)} of ${formatBytes(total)}`;
+}
+
+ui.uploadCancel.addEventListener("click", () => {
+  if (uploading) uploading.abort();
+});
+
+/**
+ * Upload `file` with a progress bar; resolves to its storage path.
+ * @param {File} file
+ * @returns {Promise<string>}
+ */
+async function uploadWithProgress(file) {
+  uploading = new AbortController();
+  show(ui.uploadCancel, true);
+  showUpload(`Uploading “${file.name}”`, 0, file.size);
+  try {
+    const path = await uploadFile(session, file, {
+      signal: uploading.signal,
+      onProgress: (sent, total) => showUpload(`Uploading “${file.name}”`, sent, total),
+    });
+    showUpload(`Uploaded “${file.name}”`, file.size, file.size);
+    return path;
+  } finally {
+    uploading = null;
+    show(ui.uploadCancel, false);
+  }
+}
 
 ui.taskForm.addEventListener("submit", async (event) => {
   event.preventDefault();
+  const file = chosenFile();
   const videoUrl = ui.videoUrl.value.trim();
-  if (!ui.taskForm.reportValidity()) return;
-  if (pending.url !== videoUrl) pending = { url: videoUrl, key: newIdempotencyKey() };
+  if (!file && !videoUrl) {
+    announce(ui.taskMessage, "Paste a video URL or choose a video file first.", "error");
+    ui.videoUrl.focus();
+    return;
+  }
+  if (file && !reviewFile()) return;
+  if (!file && !/^https?:\/\/\S+$/i.test(videoUrl)) {
+    announce(ui.taskMessage, "The video URL must start with http:// or https://.", "error");
+    ui.videoUrl.setAttribute("aria-invalid", "true");
+    ui.videoUrl.focus();
+    return;
+  }
+  ui.videoUrl.removeAttribute("aria-invalid");
+  const input = file ? `file:${file.name}:${file.size}:${file.lastModified}` : videoUrl;
+  if (pending.input !== input) pending = { input, key: newIdempotencyKey() };
   announce(ui.taskMessage, "");
-  setBusy(ui.taskForm, true);
+  ui.taskForm.setAttribute("aria-busy", "true");
+  ui.analyze.disabled = true;
+  ui.videoUrl.disabled = true;
+  ui.videoFile.disabled = true;
   try {
-    const { task, replayed } = await createVideoAnalysis(session, videoUrl, pending.key);
-    tasks.upsert(task, "start");
-    pending = { url: "", key: "" };
+    const payload = file ? { storagePath: await uploadWithProgress(file) } : { videoUrl };
+    const { task, replayed } = await createAnalysis(session, payload, pending.key);
+    tasks.added(task);
+    pending = { input: "", key: "" };
     ui.taskForm.reset();
-    announce(ui.taskMessage, replayed ? "That task already exists." : "Task created.", "success");
+    ui.videoFile.removeAttribute("aria-invalid");
+    announce(ui.taskMessage, replayed ? "That analysis already exists." : "Analysis started. It appears in the list below.", "success");
   } catch (err) {
-    announce(ui.taskMessage, describeError(err), "error");
+    if (err instanceof ApiError && err.code === "upload_aborted") {
+      show(ui.upload, false);
+      announce(ui.taskMessage, "Upload canceled.", "info");
+    } else if (session.user) {
+      announce(ui.taskMessage, describeError(err), "error");
+    } else {
+      announce(ui.taskMessage, "Your session expired before the analysis started. Press Analyze again.", "info");
+    }
   } finally {
-    setBusy(ui.taskForm, false);
+    ui.taskForm.removeAttribute("aria-busy");
+    ui.analyze.disabled = false;
+    ui.videoUrl.disabled = false;
+    ui.videoFile.disabled = false;
   }
 });
+
+// --- filters ------------------------------------------------------------------------------------
+
+ui.filters.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("button[data-status]") : null;
+  if (!button) return;
+  for (const other of ui.filters.querySelectorAll("button[data-status]")) {
+    other.setAttribute("aria-pressed", String(other === button));
+  }
+  tasks.setFilter(button.dataset.status || null);
+});
+
+// --- start ----------------------------------------------------------------------------------------
 
 session.restore();
 renderSession();

@@ -475,22 +475,34 @@ class Lifecycle:
             return Beat(current, cancel_requested=True)
         return Beat(current)  # changed but still ours (e.g. our own retried write): continue from it
 
-    def finish(self, snap: Snapshot, result: dict[str, object]) -> tuple[str, Snapshot | None]:
-        """running -> done. A cancel requested meanwhile wins: the task ends canceled, no result."""
+    def _settle(self, snap: Snapshot, decide: Callable[[Task, str], tuple[str, Task, dict[str, Any]]]
+                ) -> tuple[str, Snapshot | None]:
+        """Apply a worker's final step, re-deciding from the stored task after each lost race.
+
+        A cancel requested meanwhile wins (the task ends canceled); a task someone else owns now
+        is left alone ("lost").
+        """
         for _ in range(3):
             if snap.task.cancel_requested:
                 return self.canceled(snap)
-            now = now_iso()
-            done = snap.task.model_copy(update={"status": TaskStatus.DONE, "progress": 100, "stage": "done",
-                                                "result": result, "updated_at": now, "finished_at": now})
-            applied, current = self.queue.transition(snap, done, lease=LeaseOp.REMOVE)
+            outcome, after, ops = decide(snap.task, now_iso())
+            applied, current = self.queue.transition(snap, after, **ops)
             if applied:
-                return "done", current
+                return outcome, current
             beat = self._why_not(current)
             if beat.lost or beat.snapshot is None:
                 return "lost", current
             snap = beat.snapshot
         return "lost", snap
+
+    def finish(self, snap: Snapshot, result: dict[str, Any]) -> tuple[str, Snapshot | None]:
+        """running -> done (or canceled, if the user asked meanwhile: no result over a cancel)."""
+        def decide(task: Task, now: str) -> tuple[str, Task, dict[str, Any]]:
+            done = task.model_copy(update={"status": TaskStatus.DONE, "progress": 100, "stage": "done",
+                                           "result": result, "updated_at": now, "finished_at": now})
+            return "done", done, {"lease": LeaseOp.REMOVE}
+
+        return self._settle(snap, decide)
 
     def canceled(self, snap: Snapshot) -> tuple[str, Snapshot | None]:
         """running -> canceled (the worker stopped on the user's request)."""
@@ -502,31 +514,20 @@ class Lifecycle:
 
     def fail(self, snap: Snapshot, code: str, message: str, *, retryable: bool) -> tuple[str, Snapshot | None]:
         """running -> queued again after a back-off (transient, attempts left) or -> failed."""
-        for _ in range(3):
-            task = snap.task
-            if task.cancel_requested:
-                return self.canceled(snap)
-            now = now_iso()
-            error = TaskError(code=code, message=message[:500])
+        error = TaskError(code=code, message=message[:500])
+
+        def decide(task: Task, now: str) -> tuple[str, Task, dict[str, Any]]:
             if retryable and task.attempts < task.max_attempts:
                 delay = retry_delay_seconds(task.attempts)
                 after = task.model_copy(update={"status": TaskStatus.QUEUED, "stage": f"retrying in {delay:.0f}s",
                                                 "error": error, "updated_at": now, "worker_id": None})
-                applied, current = self.queue.transition(snap, after, queue=QueueOp.DELAY, lease=LeaseOp.REMOVE,
-                                                         retry_at_ms=now_ms() + int(delay * 1000))
-                outcome = "retry"
-            else:
-                after = task.model_copy(update={"status": TaskStatus.FAILED, "stage": "failed", "error": error,
-                                                "updated_at": now, "finished_at": now})
-                applied, current = self.queue.transition(snap, after, lease=LeaseOp.REMOVE)
-                outcome = "failed"
-            if applied:
-                return outcome, current
-            beat = self._why_not(current)
-            if beat.lost or beat.snapshot is None:
-                return "lost", current
-            snap = beat.snapshot
-        return "lost", snap
+                return "retry", after, {"queue": QueueOp.DELAY, "lease": LeaseOp.REMOVE,
+                                        "retry_at_ms": now_ms() + int(delay * 1000)}
+            after = task.model_copy(update={"status": TaskStatus.FAILED, "stage": "failed", "error": error,
+                                            "updated_at": now, "finished_at": now})
+            return "failed", after, {"lease": LeaseOp.REMOVE}
+
+        return self._settle(snap, decide)
 
     def release(self, snap: Snapshot) -> tuple[str, Snapshot | None]:
         """Give a running task back (shutdown): to the head of the queue, the attempt not counted."""

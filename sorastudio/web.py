@@ -126,6 +126,13 @@ class ApiRequest:
                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
         return self._user
 
+    def required_query(self, name: str) -> str:
+        """A query parameter that must be present (400 naming it otherwise)."""
+        value = self.query.get(name, "")
+        if not value:
+            raise ApiError(400, "invalid_request", f"{name} is required.", fields=[{"field": name, "message": "required"}])
+        return value
+
     def query_int(self, name: str, default: int, *, low: int, high: int) -> int:
         raw = self.query.get(name)
         if raw is None or raw == "":

@@ -51,6 +51,8 @@ export class TaskCard {
     this.actions = actions;
     /** @type {ResultView|null} */
     this.view = null;
+    /** Set when the task vanished from the store: the card stays but is no longer polled. */
+    this.stale = false;
     this.build();
     this.render();
   }
@@ -102,7 +104,7 @@ export class TaskCard {
     show(this.resultRegion, false);
 
     this.element = el("article", {
-      className: "task-card", dataset: { taskId: id }, attrs: { "aria-labelledby": titleId },
+      className: "task-card", dataset: { taskId: id }, attrs: { "aria-labelledby": titleId, tabindex: "-1" },
     }, [
       el("header", { className: "task-head" }, [
         this.icon, el("div", { className: "task-heading" }, [this.title, this.source]), this.badge,

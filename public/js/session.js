@@ -49,6 +49,9 @@ export class SessionManager extends EventTarget {
     /** @type {Promise<StoredSession|null>|null} */
     this.refreshing = null;
     this.timer = 0;
+    this.endReason = "logout";
+    /** @type {User|null} */
+    this.lastUser = null;
     window.addEventListener("storage", (event) => {
       if (event.key === STORAGE_KEY) this.adopt(this.read(), false);
     });
@@ -124,7 +127,7 @@ export class SessionManager extends EventTarget {
           // Another tab may have rotated the token already: prefer what it stored.
           const stored = this.read();
           if (stored && stored.session.refreshToken !== started.session.refreshToken) return this.adopt(stored, false);
-          if (err instanceof ApiError && err.status === 401) return this.adopt(null);
+          if (err instanceof ApiError && err.status === 401) return this.adopt(null, true, "expired");
           throw err; // network trouble: keep the session, the timer tries again
         }
       })().finally(() => {
@@ -169,10 +172,17 @@ export class SessionManager extends EventTarget {
    * Make `value` the current session, persist it (unless it came from storage) and notify.
    * @param {StoredSession|null} value
    * @param {boolean} [persist=true]
+   * @param {"logout"|"expired"} [reason="logout"] why a session ends (see {@link SessionManager#endReason}).
    * @returns {StoredSession|null}
    */
-  adopt(value, persist = true) {
+  adopt(value, persist = true, reason = "logout") {
     const before = this.current;
+    if (!value && before) {
+      /** Why the last session ended: "expired" when its refresh token was refused. */
+      this.endReason = reason;
+      /** The user of the session that ended (to offer their email again). */
+      this.lastUser = before.user;
+    }
     this.current = value;
     if (persist) {
       try {
