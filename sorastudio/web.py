@@ -130,7 +130,8 @@ class ApiRequest:
         """A query parameter that must be present (400 naming it otherwise)."""
         value = self.query.get(name, "")
         if not value:
-            raise ApiError(400, "invalid_request", f"{name} is required.", fields=[{"field": name, "message": "required"}])
+            raise ApiError(400, "invalid_request", f"{name} is required.",
+                           fields=[{"field": name, "message": "required"}])
         return value
 
     def query_int(self, name: str, default: int, *, low: int, high: int) -> int:
