@@ -16,7 +16,7 @@ class handler(ApiHandler):  # noqa: N801 - Vercel looks for this exact name
         # Someone else's task is reported exactly like a missing one: no existence oracle.
         if snapshot is None or snapshot.task.owner != user.id:
             raise ApiError(404, "task_not_found", "No such task.")
-        task = snapshot.task.public(snapshot.queue_position)
+        task = snapshot.public()
         if snapshot.task.status is TaskStatus.DONE and isinstance(task.get("result"), dict):
             from sorastudio.storage import sign_result
 

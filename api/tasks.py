@@ -25,7 +25,7 @@ class handler(ApiHandler):  # noqa: N801 - Vercel looks for this exact name
             with store_errors():
                 snaps = get_queue(req.settings).read_many(list(dict.fromkeys(ids)))
             # Someone else's ids are simply absent, like unknown ones.
-            tasks = [s.task.public(s.queue_position) for s in snaps if s.task.owner == user.id]
+            tasks = [s.public() for s in snaps if s.task.owner == user.id]
             return 200, {"tasks": tasks, "nextCursor": None}
         limit = req.query_int("limit", 20, low=1, high=MAX_LIMIT)
         cursor = req.query.get("cursor") or None

@@ -98,11 +98,75 @@ class VideoAnalysisPayload(CamelModel):
         return self
 
 
-TaskType = Literal["video_analysis"]
+# Output sizes a text-to-video model is asked for (width, height; multiples of 16). "tiny" exists
+# for smoke tests and CPU previews; 480p is Wan2.1-1.3B's native size, 720p needs a larger model.
+RESOLUTIONS: dict[str, tuple[int, int]] = {
+    "tiny": (64, 64),
+    "240p": (416, 240),
+    "480p": (832, 480),
+    "720p": (1280, 720),
+}
+MAX_FRAMES = 121  # Wan/LTX take 4k+1 frames; 81 at 16 fps is Wan's 5 s clip
+MAX_SEED = 2**32 - 1
+
+
+class TextToVideoPayload(CamelModel):
+    """Generate a clip from a prompt. Values are checked here, never discovered by the worker."""
+
+    prompt: str = Field(min_length=1, max_length=2000)
+    negative_prompt: str | None = Field(None, max_length=2000)
+    resolution: Literal["tiny", "240p", "480p", "720p"] = "480p"
+    num_frames: int | None = Field(None, ge=5, le=MAX_FRAMES)
+    duration_seconds: float | None = Field(None, gt=0, le=10)
+    fps: int = Field(16, ge=4, le=30)
+    steps: int = Field(30, ge=1, le=100)
+    guidance_scale: float = Field(5.0, ge=0, le=20)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("num_frames")
+    @classmethod
+    def _frames(cls, value: int | None) -> int | None:
+        if value is not None and (value - 1) % 4:
+            raise ValueError("must be 4k+1 (5, 9, 13, … 121): the video models compress time in steps of 4")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> TextToVideoPayload:
+        if self.num_frames is not None and self.duration_seconds is not None:
+            raise ValueError("give numFrames or durationSeconds, not both")
+        if self.duration_seconds is not None:
+            frames = round(self.duration_seconds * self.fps)
+            frames = max(5, 4 * round((frames - 1) / 4) + 1)  # nearest 4k+1
+            if frames > MAX_FRAMES:
+                raise ValueError(f"durationSeconds x fps gives more than {MAX_FRAMES} frames")
+            self.num_frames, self.duration_seconds = frames, None
+        if self.num_frames is None:
+            self.num_frames = 33
+        if self.seed is None:  # chosen now, so the task reports it and Retry reproduces it
+            self.seed = int.from_bytes(os.urandom(4), "big")
+        return self
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return RESOLUTIONS[self.resolution]
+
+
+TaskType = Literal["video_analysis", "text_to_video"]
 
 PAYLOAD_MODELS: dict[str, type[CamelModel]] = {
     "video_analysis": VideoAnalysisPayload,
+    "text_to_video": TextToVideoPayload,
 }
+
+# Task types only some workers can run; the API says so while none has been seen recently.
+GPU_TASK_TYPES = frozenset({"text_to_video"})
 
 
 # --- the task document (the JSON at task:<id>) ----------------------------------------------

@@ -2,13 +2,18 @@
 
 Keys
     tasks:queue           List of queued task ids (producers RPUSH, workers claim from the head)
+    tasks:queue:gpu       The same for task types only GPU workers run (so CPU workers never
+                          wade through a backlog they can't take; GPU workers poll both)
     tasks:leases          Sorted set: running task id -> lease deadline (unix ms)
     tasks:dead            List of task ids that failed for good after losing their worker
     tasks:delayed         Sorted set: task id -> when (unix ms) a retry may run again
+                          (tasks:delayed:gpu for tasks:queue:gpu)
     task:<id>             String: the task as JSON (see ``models.Task``)
     user:<uid>:tasks      Sorted set (all scores 0) of the user's task ids; ids are time-ordered
                           ULIDs, so ZREVRANGEBYLEX pages newest first
     idem:<uid>:<hash>     String "<taskId>:<request fingerprint>" for Idempotency-Key replays
+    workers:alive:<type>  String (a worker id, EX 120 s): some worker that runs <type> polled lately;
+                          set by every poll at no extra request, read by the status calls
 
 Design
     JSON is only ever built and parsed client-side: Upstash does not document ``cjson`` in Lua.
@@ -29,24 +34,37 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from upstash_redis import Redis
 
-from sorastudio.models import Task, TaskError, TaskStatus, now_iso
+from sorastudio.models import GPU_TASK_TYPES, Task, TaskError, TaskStatus, now_iso
 
 QUEUE_KEY = "tasks:queue"
 LEASES_KEY = "tasks:leases"
 DEAD_KEY = "tasks:dead"
 DELAYED_KEY = "tasks:delayed"
+GPU_QUEUE_KEY = "tasks:queue:gpu"
+GPU_DELAYED_KEY = "tasks:delayed:gpu"
 TASK_PREFIX = "task:"
+ALIVE_PREFIX = "workers:alive:"
+ALIVE_SECONDS = 120  # a worker polls at least every 30 s (POLL_MAX_SECONDS), so 120 s means "gone"
 
 
 def task_key(task_id: str) -> str:
     return f"{TASK_PREFIX}{task_id}"
+
+
+def queue_key(task_type: str) -> str:
+    """The list a task of ``task_type`` waits in."""
+    return GPU_QUEUE_KEY if task_type in GPU_TASK_TYPES else QUEUE_KEY
+
+
+def delayed_key(task_type: str) -> str:
+    return GPU_DELAYED_KEY if task_type in GPU_TASK_TYPES else DELAYED_KEY
 
 
 def user_index_key(user_id: str) -> str:
@@ -90,22 +108,26 @@ end
 return {'created', ARGV[1], len}
 """
 
-# KEYS: task, queue   ARGV: task id   ->  {} | {json, position (0 = not queued)}
+# KEYS: task, queue, gpu queue, workers:alive:<type> for each type only some workers run
+# ARGV: task id   ->  {} | {json, position (0 = not queued), alive flag per alive key}
 _READ = """
 local doc = redis.call('GET', KEYS[1])
 if not doc then return {} end
-local p = redis.call('LPOS', KEYS[2], ARGV[1])
-if p then return {doc, p + 1} end
-return {doc, 0}
+local p = redis.call('LPOS', KEYS[2], ARGV[1]) or redis.call('LPOS', KEYS[3], ARGV[1])
+local out = {doc, p and (p + 1) or 0}
+for i = 4, #KEYS do table.insert(out, redis.call('EXISTS', KEYS[i])) end
+return out
 """
 
-# KEYS: queue   ARGV: task key prefix, id, id, ...  -> {json or '', position (0 = not queued), ...}
+# KEYS: queue, gpu queue, then workers:alive:<type> keys   ARGV: task key prefix, id, id, ...
+# -> {alive flag per alive key..., json or '', position (0 = not queued), json, position, ...}
 _READ_MANY = """
 local out = {}
+for i = 3, #KEYS do table.insert(out, redis.call('EXISTS', KEYS[i])) end
 for i = 2, #ARGV do
   local doc = redis.call('GET', ARGV[1] .. ARGV[i])
   local p = false
-  if doc then p = redis.call('LPOS', KEYS[1], ARGV[i]) end
+  if doc then p = redis.call('LPOS', KEYS[1], ARGV[i]) or redis.call('LPOS', KEYS[2], ARGV[i]) end
   table.insert(out, doc or '')
   table.insert(out, p and (p + 1) or 0)
 end
@@ -162,25 +184,33 @@ end
 return {1, ARGV[2]}
 """
 
-# Workers look before they claim: move due retries into the queue, then return the first ids
-# with their documents (ids whose task expired are dropped).
-# KEYS: queue, delayed   ARGV: now ms, count, task key prefix, offset  -> {id, json, id, json, ...}
+# Workers look before they claim: move due retries into their queue, then return ``count`` ids
+# from ``offset`` of each queue served, with their documents (ids whose task expired are dropped),
+# and how many leases have run out (so the reaper is only called when there is work for it).
+# KEYS: leases, then (queue, delayed) pairs, most preferred first
+# ARGV: now ms, count, task key prefix, offset, worker id, alive ttl, then the types this worker
+# runs (each gets its workers:alive:<type> refreshed)  -> {expired lease count, id, json, id, json, ...}
 _PEEK = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('RPUSH', KEYS[1], id)
+for i = 7, #ARGV do
+  redis.call('SET', 'workers:alive:' .. ARGV[i], ARGV[5], 'EX', ARGV[6])
 end
+local out = {redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])}
 local first = tonumber(ARGV[4])
-local ids = redis.call('LRANGE', KEYS[1], first, first + tonumber(ARGV[2]) - 1)
-local out = {}
-for _, id in ipairs(ids) do
-  local doc = redis.call('GET', ARGV[3] .. id)
-  if doc then
-    table.insert(out, id)
-    table.insert(out, doc)
-  else
-    redis.call('LREM', KEYS[1], 0, id)
+for q = 2, #KEYS, 2 do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[q + 1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', KEYS[q + 1], id)
+    redis.call('RPUSH', KEYS[q], id)
+  end
+  local ids = redis.call('LRANGE', KEYS[q], first, first + tonumber(ARGV[2]) - 1)
+  for _, id in ipairs(ids) do
+    local doc = redis.call('GET', ARGV[3] .. id)
+    if doc then
+      table.insert(out, id)
+      table.insert(out, doc)
+    else
+      redis.call('LREM', KEYS[q], 0, id)
+    end
   end
 end
 return out
@@ -239,12 +269,29 @@ class Snapshot:
     task: Task
     raw: str
     queue_position: int  # 1 = next to run; 0 when not queued
+    worker_seen: bool = True  # False: no worker that runs this type has polled lately
+
+    def public(self) -> dict[str, Any]:
+        """The task as the API shows it, saying so when it waits for a kind of worker none has."""
+        data = self.task.public(self.queue_position)
+        if self.task.status is TaskStatus.QUEUED and not self.worker_seen:
+            data["stage"] = "waiting for a GPU worker"
+        return data
 
 
 @dataclass(frozen=True)
 class Page:
     tasks: list[Task]
     next_cursor: str | None
+
+
+_ALIVE_KEYS = [f"{ALIVE_PREFIX}{t}" for t in sorted(GPU_TASK_TYPES)]
+
+
+def _worker_seen(task: Task, flags: list[Any]) -> bool:
+    if task.type not in GPU_TASK_TYPES:
+        return True
+    return bool(int(flags[sorted(GPU_TASK_TYPES).index(task.type)]))
 
 
 def request_fingerprint(task_type: str, payload: dict[str, Any]) -> str:
@@ -269,7 +316,7 @@ class TaskQueue:
         ikey = idempotency_key(task.owner, idempotency) if idempotency else tkey
         reply = self.redis.eval(
             _CREATE,
-            keys=[tkey, QUEUE_KEY, user_index_key(task.owner), ikey],
+            keys=[tkey, queue_key(task.type), user_index_key(task.owner), ikey],
             args=[
                 task.to_json(), task.id, fingerprint, str(self.idempotency_ttl_seconds),
                 str(self.retention_seconds), TASK_PREFIX, "1" if idempotency else "0",
@@ -283,19 +330,27 @@ class TaskQueue:
     # -- readers ----------------------------------------------------------------------------
 
     def read(self, task_id: str) -> Snapshot | None:
-        """The task and its queue position (one EVAL), or None when unknown/expired."""
-        reply = self.redis.eval(_READ, keys=[task_key(task_id), QUEUE_KEY], args=[task_id])
+        """The task, its queue position and worker availability (one EVAL); None when unknown."""
+        reply = self.redis.eval(_READ, keys=[task_key(task_id), QUEUE_KEY, GPU_QUEUE_KEY, *_ALIVE_KEYS],
+                                args=[task_id])
         if not reply:
             return None
-        return Snapshot(Task.model_validate_json(reply[0]), reply[0], int(reply[1]))
+        task = Task.model_validate_json(reply[0])
+        return Snapshot(task, reply[0], int(reply[1]), _worker_seen(task, reply[2:]))
 
     def read_many(self, task_ids: list[str]) -> list[Snapshot]:
         """Several tasks with queue positions in one EVAL (the page's poll); missing ones skipped."""
         if not task_ids:
             return []
-        reply = self.redis.eval(_READ_MANY, keys=[QUEUE_KEY], args=[TASK_PREFIX, *task_ids])
-        return [Snapshot(Task.model_validate_json(doc), doc, int(pos))
-                for doc, pos in zip(reply[0::2], reply[1::2], strict=True) if doc]
+        reply = self.redis.eval(_READ_MANY, keys=[QUEUE_KEY, GPU_QUEUE_KEY, *_ALIVE_KEYS],
+                                args=[TASK_PREFIX, *task_ids])
+        flags, rest = reply[:len(_ALIVE_KEYS)], reply[len(_ALIVE_KEYS):]
+        snaps = []
+        for doc, pos in zip(rest[0::2], rest[1::2], strict=True):
+            if doc:
+                task = Task.model_validate_json(doc)
+                snaps.append(Snapshot(task, doc, int(pos), _worker_seen(task, flags)))
+        return snaps
 
     def list_for_user(self, user_id: str, *, limit: int, cursor: str | None = None) -> Page:
         """The user's tasks newest first, ``limit`` index entries from ``cursor`` (one EVAL).
@@ -312,12 +367,13 @@ class TaskQueue:
     def depth(self) -> dict[str, int]:
         """Queue gauges for health checks (one pipeline)."""
         pipe = self.redis.pipeline()
-        pipe.llen(QUEUE_KEY)
-        pipe.zcard(LEASES_KEY)
-        pipe.llen(DEAD_KEY)
-        pipe.zcard(DELAYED_KEY)
-        queued, running, dead, delayed = (int(n) for n in pipe.exec())  # type: ignore[arg-type]
-        return {"depth": queued, "running": running, "deadLetter": dead, "delayed": delayed}
+        for key in (QUEUE_KEY, GPU_QUEUE_KEY, DEAD_KEY):
+            pipe.llen(key)
+        for key in (LEASES_KEY, DELAYED_KEY, GPU_DELAYED_KEY):
+            pipe.zcard(key)
+        cpu, gpu, dead, running, delayed, gpu_delayed = (int(n) for n in pipe.exec())  # type: ignore[arg-type]
+        return {"depth": cpu + gpu, "gpuDepth": gpu, "running": running, "deadLetter": dead,
+                "delayed": delayed + gpu_delayed}
 
     # -- state changes ----------------------------------------------------------------------
 
@@ -344,7 +400,7 @@ class TaskQueue:
         ttl = self.retention_seconds if after.status.is_final else 0
         reply = self.redis.eval(
             _TRANSITION,
-            keys=[task_key(after.id), QUEUE_KEY, LEASES_KEY, DEAD_KEY, DELAYED_KEY],
+            keys=[task_key(after.id), queue_key(after.type), LEASES_KEY, DEAD_KEY, delayed_key(after.type)],
             args=[before.raw, new, str(ttl), queue.value, lease.value, str(lease_deadline_ms), after.id,
                   "1" if dead_letter else "0", str(retry_at_ms)],
         )
@@ -355,11 +411,19 @@ class TaskQueue:
 
     # -- workers ----------------------------------------------------------------------------
 
-    def peek(self, now_ms: int, count: int = 8, offset: int = 0) -> list[Snapshot]:
-        """Promote due retries, then ``count`` queued tasks from ``offset`` (one EVAL)."""
-        reply = self.redis.eval(_PEEK, keys=[QUEUE_KEY, DELAYED_KEY],
-                                args=[str(now_ms), str(count), TASK_PREFIX, str(offset)])
-        return [Snapshot(Task.model_validate_json(doc), doc, offset + i + 1) for i, doc in enumerate(reply[1::2])]
+    def peek(self, now_ms: int, count: int = 8, offset: int = 0, *, worker_id: str = "",
+             advertise: Collection[str] = (), gpu: bool = False) -> tuple[list[Snapshot], int]:
+        """Promote due retries, then ``count`` queued tasks from ``offset`` of each queue served
+        (the GPU queue first when ``gpu``), and the number of expired leases (one EVAL).
+
+        ``advertise``: the task types the polling worker runs, recorded as alive for 120 s.
+        """
+        queues = [GPU_QUEUE_KEY, GPU_DELAYED_KEY] if gpu else []
+        reply = self.redis.eval(_PEEK, keys=[LEASES_KEY, *queues, QUEUE_KEY, DELAYED_KEY],
+                                args=[str(now_ms), str(count), TASK_PREFIX, str(offset), worker_id,
+                                      str(ALIVE_SECONDS), *sorted(advertise)])
+        docs = reply[2::2]
+        return [Snapshot(Task.model_validate_json(doc), doc, 0) for doc in docs], int(reply[0])
 
     def expired_leases(self, now_ms: int, count: int = 10) -> list[Snapshot]:
         """Running tasks whose lease ran out (their worker died or hung), for the reaper."""
@@ -427,22 +491,29 @@ class Lifecycle:
         self.queue = queue
         self.worker_id = worker_id
         self.lease_ms = int(lease_seconds * 1000)
+        self.expired_leases = 0  # as of the last claim's peek
 
     # How far a worker looks past tasks it can't run (other types waiting for other workers):
     # 8 at first, then wider pages; each page is one request, spent only when the head is blocked.
     PEEK_PAGES = ((0, 8), (8, 32), (40, 160), (200, 800))
 
-    def claim(self, can_run: Callable[[Task], bool] = lambda t: True) -> Snapshot | None:
-        """Take the first runnable queued task: queued -> running with a lease, attempts+1."""
+    def claim(self, can_run: Callable[[Task], bool] = lambda t: True, types: Collection[str] = ()
+              ) -> Snapshot | None:
+        """Take the first runnable queued task: queued -> running with a lease, attempts+1.
+
+        ``types`` (what this worker runs) are advertised as alive by the first peek; a worker
+        that runs a GPU type also serves the GPU queue, first. Sets ``expired_leases`` from the
+        peek so the caller reaps only when a lease has run out.
+        """
+        gpu = any(t in GPU_TASK_TYPES for t in types)
         for offset, count in self.PEEK_PAGES:
-            page = self.queue.peek(now_ms(), count, offset)
+            page, self.expired_leases = self.queue.peek(
+                now_ms(), count, offset, worker_id=self.worker_id, advertise=types if offset == 0 else (), gpu=gpu)
             candidates = [c for c in page if c.task.status is TaskStatus.QUEUED and can_run(c.task)]
-            # Spread competing workers over the first two so they rarely collide.
-            if len(candidates) > 1:
-                head = candidates[:2]
-                random.shuffle(head)
-                candidates = head + candidates[2:]
-            for snap in candidates:
+            # Competing workers start at different places in the head so they rarely collide.
+            head = candidates[:count]
+            random.shuffle(head)
+            for snap in head + candidates[count:]:
                 now = now_iso()
                 running = snap.task.model_copy(update={
                     "status": TaskStatus.RUNNING, "stage": "starting", "progress": 0,
@@ -454,8 +525,8 @@ class Lifecycle:
                     lease_deadline_ms=now_ms() + self.lease_ms)
                 if applied and current is not None:
                     return current
-            if len(page) < count:
-                return None  # the end of the queue
+            if len(page) < count * (2 if gpu else 1):
+                return None  # the end of the queue(s)
         return None
 
     def heartbeat(self, snap: Snapshot, progress: int, stage: str) -> Beat:

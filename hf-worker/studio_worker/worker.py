@@ -143,14 +143,17 @@ class Worker:
         while not self._stopping.is_set():
             claimed = False
             try:
-                if time.monotonic() >= next_reap:
+                # Each poll's peek counts expired leases, so an idle worker reaps only when a lease
+                # has run out; a busy one (not peeking) checks every REAP_SECONDS.
+                busy = len(self.running) >= self.config.worker_concurrency
+                if self.lifecycle.expired_leases or (busy and time.monotonic() >= next_reap):
                     for task_id, outcome in self.lifecycle.reap():
                         emit("requeue" if outcome == "requeued" else outcome, taskId=task_id,
                              workerId=self.config.worker_id, reason="lease expired")
                     next_reap = time.monotonic() + self.config.reap_seconds
                 if len(self.running) < self.config.worker_concurrency:
                     self.last_poll = time.time()
-                    snap = self.lifecycle.claim(lambda t: t.type in types)
+                    snap = self.lifecycle.claim(lambda t: t.type in types, types)
                     if snap is not None:
                         claimed = True
                         self._launch(snap)

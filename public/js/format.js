@@ -5,18 +5,18 @@
  */
 
 /**
- * A byte count as "4.6 MB" (decimal units, like file managers show).
+ * A byte count as "4.6 MB" (1 MB = 1024 KB, the units Storage limits are set in).
  * @param {number} bytes
  * @returns {string}
  */
 export function formatBytes(bytes) {
   if (!Number.isFinite(bytes) || bytes < 0) return "";
-  if (bytes < 1000) return `${bytes} B`;
-  const units = ["kB", "MB", "GB", "TB"];
-  let value = bytes / 1000;
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let value = bytes / 1024;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
     unit += 1;
   }
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
