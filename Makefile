@@ -29,6 +29,8 @@ test: setup lint
 
 bench: setup
 	$(PY) -m bench
+	$(PY) -m bench.worker_protocol
+	$(PY) -m bench.analysis_speed
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache test-artifacts
