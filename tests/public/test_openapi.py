@@ -25,6 +25,7 @@ from referencing.jsonschema import DRAFT202012
 from devstack.localkeys import LOCAL_JWT_SECRET
 from devstack.vercel import discover_routes
 from tests.conftest import Api
+from tests.public.conftest import Studio
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "public" / "openapi.json"
@@ -336,3 +337,63 @@ def test_retrying_task_status_matches_spec(http: httpx.Client, check: Checker, a
     body = check(r, "/api/status", "get")
     assert r.status_code == 200 and body["task"]["status"] == "queued"
     assert body["task"]["error"]["code"] == "fetch_failed"
+
+
+def test_upload_and_batch_responses_match_spec(http: httpx.Client, check: Checker) -> None:
+    alice = _register(http, check)
+    auth = _bearer(alice["session"]["accessToken"])
+
+    r = http.post("/api/upload", json={"filename": "clip <1>.mp4", "size": 1234, "contentType": "video/mp4"},
+                  headers=auth)
+    grant = check(r, "/api/upload", "post")
+    assert r.status_code == 201 and grant["storagePath"].startswith(f"{alice['user']['id']}/")
+    assert grant["method"] == "PUT" and grant["formField"] == "file"
+    payload = {"storagePath": grant["storagePath"]}
+    r = http.post("/api/task", json={"type": "video_analysis", "payload": payload}, headers=auth)
+    assert r.status_code == 201 and check(r, "/api/task", "post")["task"]["payload"] == payload
+
+    for body in ({"filename": "notes.txt", "size": 10, "contentType": "text/plain"},
+                 {"filename": "big.mp4", "size": 500 * 1024 * 1024 + 1, "contentType": "video/mp4"}):
+        r = http.post("/api/upload", json=body, headers=auth)
+        assert r.status_code == 400 and check(r, "/api/upload", "post")["error"]["code"] == "invalid_request"
+    r = http.post("/api/upload", json={"filename": "a.mp4", "size": 1, "contentType": "video/mp4"})
+    assert r.status_code == 401 and check(r, "/api/upload", "post")
+    r = http.get("/api/upload", headers=auth)
+    assert r.status_code == 405 and check(r, "/api/upload", "post")["error"]["code"] == "method_not_allowed"
+
+    # ?ids= answers exactly the caller's tasks among those asked for, with queue positions.
+    link = {"type": "video_analysis", "payload": {"videoUrl": "https://example.com/batch.mp4"}}
+    mine = [check(http.post("/api/task", json=link, headers=auth), "/api/task", "post")["taskId"] for _ in range(2)]
+    bob = _register(http, check)
+    theirs = check(http.post("/api/task", json=link, headers=_bearer(bob["session"]["accessToken"])),
+                   "/api/task", "post")["taskId"]
+    r = http.get("/api/tasks", params={"ids": ",".join([*mine, theirs, "0" * 26])}, headers=auth)
+    batch = check(r, "/api/tasks", "get")
+    assert r.status_code == 200 and sorted(t["id"] for t in batch["tasks"]) == sorted(mine)
+    assert all(t["queuePosition"] >= 1 for t in batch["tasks"]) and batch["nextCursor"] is None
+    r = http.get("/api/tasks", params={"ids": "not-an-id"}, headers=auth)
+    assert r.status_code == 400 and check(r, "/api/tasks", "get")["error"]["fields"][0]["field"] == "ids"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("browser")  # shares the worker-backed ``studio`` stack with the page tests
+def test_done_status_with_signed_urls_matches_spec(studio: Studio, check: Checker) -> None:
+    with httpx.Client(base_url=studio.url, timeout=30) as http:
+        who = _register(http, check)
+        auth = _bearer(who["session"]["accessToken"])
+        link = {"type": "video_analysis", "payload": {"videoUrl": f"{studio.media.url}/clip.mp4"}}
+        task_id = check(http.post("/api/task", json=link, headers=auth), "/api/task", "post")["taskId"]
+        deadline = time.monotonic() + 60
+        while True:
+            r = http.get("/api/status", params={"taskId": task_id}, headers=auth)
+            task = check(r, "/api/status", "get")["task"]
+            if task["status"] in ("done", "failed", "canceled") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert task["status"] == "done", task
+        result = task["result"]
+        assert set(result["urls"]) == {result["poster"], *(s["thumbnail"] for s in result["scenes"])}
+        assert result["urlsExpireAt"] > time.time()
+        r = http.get("/api/tasks", params={"ids": task_id}, headers=auth)
+        listed = check(r, "/api/tasks", "get")["tasks"][0]["result"]
+        assert "urls" not in listed  # only /api/status signs

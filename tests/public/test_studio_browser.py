@@ -31,6 +31,7 @@ expect = playwright_api.expect
 SCREENS = ARTIFACTS / "screens"
 WORKER_MS = 30_000  # generous: two busy cores run the worker, the browser and the other tests
 XSS_MARK = "window.__xss=1"
+RESOLUTION = "320 \u00d7 180"  # as the metadata table writes it (a multiplication sign)
 
 # Records every state a card shows (status:progress), to check the progress only moves forward.
 WATCH_CARD = """(card) => {
@@ -115,6 +116,8 @@ def test_analyze_a_link_end_to_end(studio: Studio, open_tab: Callable[..., Tab],
     expect(p.get_by_role("button", name="Log in")).to_be_visible()
     _log_in(tab, email)
 
+    polls: list[str] = []
+    p.on("request", lambda r: polls.append(r.url) if "/api/tasks?" in r.url or "/api/status?" in r.url else None)
     # The worker takes "first" and waits on its download; "second" waits in the queue behind it.
     first_gate, second_gate = studio.media.hold("first.mp4"), studio.media.hold("second.mp4")
     first = _analyze_link(tab, f"{studio.media.url}/first.mp4")
@@ -128,6 +131,11 @@ def test_analyze_a_link_end_to_end(studio: Studio, open_tab: Callable[..., Tab],
     second.evaluate(WATCH_CARD)
     _shot(tab, "02-running-and-queued")
 
+    # Live updates: one request per cycle for every active task, none per card.
+    ids = sorted([first.get_attribute("data-task-id"), second.get_attribute("data-task-id")], reverse=True)
+    p.wait_for_timeout(1500)
+    assert f"ids={'%2C'.join(ids)}" in " ".join(polls), polls
+    assert not [u for u in polls if "/api/status?" in u], polls
     first_gate.set()
     expect(second.locator(".badge")).to_have_text("running", timeout=WORKER_MS)
     expect(second.locator("progress")).to_be_visible()
@@ -163,7 +171,7 @@ def test_analyze_a_link_end_to_end(studio: Studio, open_tab: Callable[..., Tab],
                         arg=[video.element_handle(), studio.scene_starts[1]])
 
     meta = second.locator("table.meta-table")
-    expect(meta).to_contain_text("320 × 180")
+    expect(meta).to_contain_text(RESOLUTION)
     expect(meta).to_contain_text("Frames100")
     expect(second.locator("svg.chart rect")).to_have_count(8)
     expect(second.get_by_role("list", name="Faces per scene").get_by_role("listitem")).to_have_count(4)
@@ -216,6 +224,13 @@ def test_upload_a_file_and_get_it_analyzed(studio: Studio, open_tab: Callable[..
     expect(message).to_contain_text("“huge.mp4” is 501 MB; videos can be at most 500 MB")
     expect(p.locator("article")).to_have_count(0)
 
+    p.locator("#dropzone").evaluate("""zone => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(["%PDF-1.4"], "scan.pdf", { type: "application/pdf" }));
+      zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }""")
+    expect(message).to_contain_text("“scan.pdf” is not a video file")
+
     data = (studio.videos / "clip.mp4").read_bytes()
     picker.set_input_files(files=[{"name": "holiday clip.mp4", "mimeType": "video/mp4", "buffer": data}])
     expect(message).to_contain_text("Ready to upload “holiday clip.mp4”")
@@ -236,7 +251,7 @@ def test_upload_a_file_and_get_it_analyzed(studio: Studio, open_tab: Callable[..
     expect(card.locator(".timeline img")).to_have_count(4)
     card.get_by_role("button", name=re.compile(r"^Scene 4")).click()
     expect(card.locator(".result-caption")).to_contain_text("Scene 4")
-    expect(card.locator("table.meta-table")).to_contain_text("320 × 180")
+    expect(card.locator("table.meta-table")).to_contain_text(RESOLUTION)
     _shot(tab, "05-uploaded")
     assert tab.problems == []
 
@@ -250,6 +265,24 @@ def test_cancel_retry_and_filter(studio: Studio, open_tab: Callable[..., Tab]) -
     gate = studio.media.hold("held.mp4")
     running = _analyze_link(tab, f"{studio.media.url}/held.mp4")
     expect(running.locator(".badge")).to_have_text("running", timeout=WORKER_MS)
+    # A hidden tab stops polling (this is what the browser reports when the tab is in the background).
+    polls: list[float] = []
+    p.on("request", lambda r: polls.append(time.monotonic()) if "/api/tasks?ids=" in r.url else None)
+    p.evaluate("""() => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    hidden_at = time.monotonic()
+    p.wait_for_timeout(2500)
+    assert not [t for t in polls if t > hidden_at + 0.2], "polled while hidden"
+    p.evaluate("""() => {
+      delete document.hidden;
+      document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    shown_at = time.monotonic()
+    p.wait_for_timeout(800)
+    assert [t for t in polls if t > shown_at], "did not poll again when shown"
+
     queued = _analyze_link(tab, f"{studio.media.url}/other.mp4")
     expect(queued.locator(".badge")).to_have_text("queued")
 

@@ -15,4 +15,12 @@ def _video_analysis(job: Job) -> dict[str, Any]:
     return process(job)
 
 
-BUILTIN = {"video_analysis": _video_analysis}
+def _text_to_video(job: Job) -> dict[str, Any]:
+    # Imported on first use: torch/diffusers exist only in the GPU image (requirements-gpu.txt), and
+    # a worker claims text_to_video only when WORKER_TASK_TYPES lists it.
+    from studio_worker.processors.text_to_video import process
+
+    return process(job)
+
+
+BUILTIN = {"video_analysis": _video_analysis, "text_to_video": _text_to_video}
