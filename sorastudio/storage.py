@@ -42,20 +42,16 @@ def create_upload_url(settings: Settings, access_token: str, object_path: str) -
 
 
 def result_paths(result: dict[str, Any]) -> list[str]:
-    """Object paths a ``video_analysis`` result refers to (poster first, then scene thumbnails)."""
-    paths = [result["poster"]] if isinstance(result.get("poster"), str) else []
+    """Object paths a result refers to: ``video`` and ``poster``, then scene thumbnails."""
+    paths = [result[k] for k in ("video", "poster") if isinstance(result.get(k), str)]
     for scene in result.get("scenes") or []:
         if isinstance(scene, dict) and isinstance(scene.get("thumbnail"), str):
             paths.append(scene["thumbnail"])
     return paths
 
 
-def sign_result(settings: Settings, access_token: str, result: dict[str, Any]) -> dict[str, Any]:
-    """``result`` plus ``urls`` {path: signed URL} and ``urlsExpireAt``; unchanged if Storage fails."""
-    paths = result_paths(result)
-    bucket = result.get("bucket")
-    if not paths or not isinstance(bucket, str) or not settings.supabase_url:
-        return result
+def _sign(settings: Settings, access_token: str, bucket: str, paths: list[str]) -> dict[str, str]:
+    """{path: absolute signed URL} for the paths Storage agreed to sign (one batch request)."""
     import httpx
 
     try:
@@ -73,6 +69,25 @@ def sign_result(settings: Settings, access_token: str, result: dict[str, Any]) -
         signed = item.get("signedURL") if isinstance(item, dict) else None
         if isinstance(signed, str) and isinstance(item.get("path"), str):
             urls[item["path"]] = signed if signed.startswith("http") else f"{settings.supabase_url}/storage/v1{signed}"
+    return urls
+
+
+def sign_result(settings: Settings, access_token: str, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` plus ``urls`` {path: signed URL} and ``urlsExpireAt``.
+
+    Covers the result's files and, for an uploaded source, the upload itself (so the page can play
+    it). When Storage fails the result comes back with ``urlsError`` instead.
+    """
+    bucket = result.get("bucket")
+    paths = result_paths(result)
+    source = result.get("source")
+    upload = source.get("storagePath") if isinstance(source, dict) else None
+    has_files = isinstance(bucket, str) and bool(paths)
+    if not settings.supabase_url or not (has_files or isinstance(upload, str)):
+        return result
+    urls = _sign(settings, access_token, str(bucket), paths) if has_files else {}
+    if isinstance(upload, str):
+        urls.update(_sign(settings, access_token, UPLOADS_BUCKET, [upload]))
     if not urls:
-        return {**result, "urls": {}, "urlsError": "Thumbnails are unavailable right now; reload to retry."}
+        return {**result, "urls": {}, "urlsError": "Previews are unavailable right now; reload to retry."}
     return {**result, "urls": urls, "urlsExpireAt": int(time.time()) + SIGNED_URL_SECONDS}

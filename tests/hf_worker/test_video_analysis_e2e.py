@@ -109,7 +109,12 @@ def test_uploaded_file_is_analyzed(studio: Studio, http: httpx.Client, tmp_path:
                   headers=who.auth)
     task = studio.wait(http, who, r.json()["taskId"])
     assert task["status"] == "done", task["error"]
-    assert [s["startFrame"] for s in task["result"]["scenes"]] == [0, 15]  # type: ignore[index]
+    result = task["result"]
+    assert isinstance(result, dict)
+    assert [s["startFrame"] for s in result["scenes"]] == [0, 15]
+    # the status read also signed the upload itself, so the page can play the source
+    source = httpx.get(result["urls"][up["storagePath"]])
+    assert source.status_code == 200 and source.content == data
 
 
 @pytest.mark.parametrize(("name", "code"), [("missing.mp4", "source_not_found"), ("page.mp4", "not_a_video")])
