@@ -601,8 +601,10 @@ def misses(result: dict[str, Any]) -> list[str]:
     req = result["requests"]
     if not req["requests_per_task"] <= TARGET_REQUESTS_PER_TASK:
         out.append(f"claim->final {req['requests_per_task']:.1f} requests/task > {TARGET_REQUESTS_PER_TASK}")
-    if req["heartbeat"]["per_write"] != 1:
-        out.append(f"a progress write cost {req['heartbeat']['per_write']} requests, not 1")
+    # The target is at most one request per progress write (a heartbeat is one EVAL); fewer can
+    # show when the no-op comparison run happened to poll once more.
+    if req["heartbeat"]["per_write"] is None or req["heartbeat"]["per_write"] > 1:
+        out.append(f"a progress write cost {req['heartbeat']['per_write']} requests, more than 1")
     idle = result["idle"]
     if idle["per_hour"] is None or not idle["per_hour"] <= TARGET_IDLE_PER_HOUR:
         out.append(f"idle worker {idle['per_hour']} requests/hour > {TARGET_IDLE_PER_HOUR}")
@@ -637,7 +639,7 @@ def report(result: dict[str, Any]) -> list[str]:
         f"  progress writes: 3 s task, HEARTBEAT_SECONDS=1: {hb['task_requests']} requests vs {hb['noop_requests']} "
         f"for a no-op = +{hb['extra_requests']} for {hb['progress_writes']} progress writes "
         f"({hb['per_write'] if hb['per_write'] is None else round(hb['per_write'], 2)} each) "
-        f"{verdict(hb['per_write'] == 1)}",
+        f"{verdict(hb['per_write'] is not None and hb['per_write'] <= 1)}",
     ]
     if idle["per_hour"] is None:
         lines.append(f"  idle worker: no whole capped poll cycle seen in {idle['observed_s']:.0f} s MISS")
