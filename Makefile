@@ -8,7 +8,7 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: dev test lint bench setup clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt scripts/setup-system.sh
+$(VENV)/.installed: requirements.txt requirements-dev.txt scripts/setup-system.sh scripts/setup-t2v.sh hf-worker/requirements.txt hf-worker/requirements-gpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -31,6 +31,7 @@ bench: setup
 	$(PY) -m bench
 	$(PY) -m bench.worker_protocol
 	$(PY) -m bench.analysis_speed
+	$(PY) -m bench.t2v_overhead
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache test-artifacts

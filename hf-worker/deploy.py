@@ -2,10 +2,12 @@
 """Deploy the worker to a Hugging Face Space (Docker), or only write its bundle for any Docker host.
 
     python hf-worker/deploy.py --space owner/name [--hardware t4-small] [--private] [--env-file .env]
+    python hf-worker/deploy.py --space owner/name --variant gpu --hardware l4x1   # text_to_video too
     python hf-worker/deploy.py --space owner/name --dry-run build/worker    # bundle only, no network
 
 The bundle is a self-contained Docker build context: Dockerfile, README.md (the Space card with its
-front matter), requirements.txt, ``studio_worker/`` and ``sorastudio/`` side by side. Settings from
+front matter), requirements.txt (+ requirements-gpu.txt), ``studio_worker/`` and ``sorastudio/`` side
+by side. ``--variant gpu`` makes the bundle's Dockerfile build the GPU image (torch + diffusers). Settings from
 the env file become Space secrets (secret-like names) or variables (the rest). Secret values are
 never printed. Needs ``huggingface_hub`` and ``python-dotenv`` (only the latter for ``--dry-run``).
 """
@@ -27,7 +29,7 @@ from typing import Any, Protocol
 WORKER_DIR = Path(__file__).resolve().parent
 ROOT = WORKER_DIR.parent
 # Top-level files of the bundle, copied from hf-worker/.
-BUNDLE_FILES = ("Dockerfile", ".dockerignore", "README.md", "requirements.txt", ".env.example")
+BUNDLE_FILES = ("Dockerfile", ".dockerignore", "README.md", "requirements.txt", "requirements-gpu.txt", ".env.example")
 # Packages copied next to each other at the bundle root (the image's PYTHONPATH).
 BUNDLE_PACKAGES = {"studio_worker": WORKER_DIR / "studio_worker", "sorastudio": ROOT / "sorastudio"}
 COPY_IGNORE = shutil.ignore_patterns(
@@ -48,6 +50,10 @@ NOT_FOR_WORKER = {
     "WORKER_PORT": "Spaces route app_port 7860 (README front matter)",
     "SORASTUDIO_ALLOW_PRIVATE_URLS": "local development only; a cloud worker must never fetch private URLs",
 }
+VARIANTS = ("cpu", "gpu")
+# What a GPU worker runs unless the env file says otherwise (it also takes CPU tasks when idle).
+GPU_TASK_TYPES = "video_analysis,text_to_video"
+DOCKERFILE_VARIANT = re.compile(r"^ARG VARIANT=\w+$", re.MULTILINE)
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -97,8 +103,13 @@ def _looks_like_bundle(path: Path) -> bool:
     return {"Dockerfile", "studio_worker"} <= names and names <= {*BUNDLE_FILES, *BUNDLE_PACKAGES}
 
 
-def build_bundle(dest: Path) -> Path:
-    """Write the Docker build context to ``dest`` (new, empty, or a previous bundle, which is replaced)."""
+def build_bundle(dest: Path, variant: str = "cpu") -> Path:
+    """Write the Docker build context to ``dest`` (new, empty, or a previous bundle, which is replaced).
+
+    ``variant`` becomes the Dockerfile's ``ARG VARIANT`` default: a Space builds without build args.
+    """
+    if variant not in VARIANTS:
+        raise DeployError(f"unknown variant {variant!r}; one of: {', '.join(VARIANTS)}")
     dest = dest.resolve()
     for src in BUNDLE_PACKAGES.values():
         if dest.is_relative_to(src.resolve()):
@@ -124,6 +135,10 @@ def build_bundle(dest: Path) -> Path:
     front = card.split("---", 2)[1] if card.startswith("---\n") else ""
     if "sdk: docker" not in front or "app_port: 7860" not in front:
         raise DeployError("hf-worker/README.md must start with Space front matter (sdk: docker, app_port: 7860)")
+    dockerfile = (dest / "Dockerfile").read_text(encoding="utf-8")
+    if len(DOCKERFILE_VARIANT.findall(dockerfile)) != 1:
+        raise DeployError("hf-worker/Dockerfile must declare exactly one `ARG VARIANT=<cpu|gpu>` line")
+    (dest / "Dockerfile").write_text(DOCKERFILE_VARIANT.sub(f"ARG VARIANT={variant}", dockerfile), encoding="utf-8")
     if bad := forbidden_entries(dest):
         raise DeployError(f"bundle would contain {', '.join(bad)}")
     return dest
@@ -157,8 +172,11 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def plan_space(repo_id: str, env: Mapping[str, str], *, private: bool = False,
-               hardware: str | None = None) -> SpacePlan:
-    """Sort the env file's settings into secrets, variables and what a Space worker must not get."""
+               hardware: str | None = None, variant: str = "cpu") -> SpacePlan:
+    """Sort the env file's settings into secrets, variables and what a Space worker must not get.
+
+    A GPU worker gets ``WORKER_TASK_TYPES`` (video_analysis and text_to_video) unless the env file sets it.
+    """
     secrets: dict[str, str] = {}
     variables: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -174,6 +192,8 @@ def plan_space(repo_id: str, env: Mapping[str, str], *, private: bool = False,
             secrets[name] = value
         else:
             variables[name] = value
+    if variant == "gpu" and not env.get("WORKER_TASK_TYPES"):
+        variables["WORKER_TASK_TYPES"] = GPU_TASK_TYPES
     return SpacePlan(repo_id, private, hardware, secrets, variables, skipped)
 
 
@@ -232,12 +252,13 @@ def _names(items: Iterable[str]) -> str:
     return ", ".join(sorted(items)) or "none"
 
 
-def describe(plan: SpacePlan, *, dry_run: bool) -> list[str]:
+def describe(plan: SpacePlan, *, dry_run: bool, variant: str = "cpu") -> list[str]:
     """What a deploy sets, for humans: secret names only, variable values (not secret by definition)."""
     visibility = "private" if plan.private else "public"
     lines = [
         f"{'would create' if dry_run else 'create'} or reuse Space {plan.repo_id} "
-        f"(sdk docker, {visibility}, hardware {plan.hardware or 'unchanged (new Spaces: cpu-basic)'})",
+        f"(sdk docker, {visibility}, hardware {plan.hardware or 'unchanged (new Spaces: cpu-basic)'}, "
+        f"{variant} image)",
         f"secrets ({len(plan.secrets)}): {_names(plan.secrets)}",
         f"variables ({len(plan.variables)}): "
         + (", ".join(f"{k}={v}" for k, v in sorted(plan.variables.items())) or "none"),
@@ -248,6 +269,16 @@ def describe(plan: SpacePlan, *, dry_run: bool) -> list[str]:
             lines.append(f"warning: {required} is not set; the worker exits without it")
     if "WORKER_WAKE_TOKEN" not in plan.secrets:
         lines.append("warning: WORKER_WAKE_TOKEN is not set; POST /wake will answer 401")
+    on_gpu = bool(plan.hardware) and not str(plan.hardware).startswith(("cpu-", "zero-"))
+    if variant == "gpu" and not on_gpu:
+        lines.append("warning: the GPU image on CPU hardware runs text_to_video on the CPU (far too slow "
+                     "for the default model); pass --hardware, e.g. l4x1 or a10g-small")
+    if variant == "cpu" and on_gpu:
+        lines.append("warning: GPU hardware with the CPU image (no torch): pass --variant gpu for text_to_video")
+    types = plan.variables.get("WORKER_TASK_TYPES", "")
+    if variant == "cpu" and "text_to_video" in types:
+        lines.append("warning: WORKER_TASK_TYPES lists text_to_video but the CPU image can't run it "
+                     "(its tasks would fail with model_unavailable)")
     if plan.private:
         lines.append("warning: a private Space only answers requests that carry a Hugging Face token, so the API's "
                      "/wake nudge can't reach it; the worker still polls the queue")
@@ -258,6 +289,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--space", metavar="OWNER/NAME", help="the Space repo id (required unless --dry-run)")
     parser.add_argument("--hardware", help="Space hardware, e.g. cpu-basic, cpu-upgrade, t4-small, l4x1, a10g-small")
+    parser.add_argument("--variant", choices=VARIANTS, default="cpu",
+                        help="the image: cpu (video_analysis) or gpu (adds text_to_video: torch + diffusers)")
     parser.add_argument("--private", action="store_true", help="create the Space private (no /wake: see README)")
     parser.add_argument("--env-file", type=Path, help="settings to store on the Space (default: .env if present)")
     parser.add_argument("--dry-run", type=Path, metavar="OUT_DIR",
@@ -291,16 +324,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if env_path is not None and not env_path.is_file():
             raise DeployError(f"env file {env_path} not found")
         env = read_env_file(env_path) if env_path else {}
-        plan = plan_space(args.space or "OWNER/NAME", env, private=args.private, hardware=args.hardware)
+        plan = plan_space(args.space or "OWNER/NAME", env, private=args.private, hardware=args.hardware,
+                          variant=args.variant)
 
         if args.dry_run:
             _check_hardware(args.hardware, required=False)
-            bundle = build_bundle(args.dry_run)
+            bundle = build_bundle(args.dry_run, args.variant)
             files = bundle_files(bundle)
             size = sum(p.stat().st_size for p in files)
             print(f"bundle: {bundle} ({len(files)} files, {size // 1024} KiB)")
             print(f"dry run, nothing sent; settings from {env_path or '(no env file)'}:")
-            for line in describe(plan, dry_run=True):
+            for line in describe(plan, dry_run=True, variant=args.variant):
                 print(f"  {line}")
             if args.space:
                 print(f"Space: {plan.space_url}")
@@ -320,10 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError as exc:
             raise DeployError("huggingface_hub is needed: pip install huggingface-hub") from exc
         _check_hardware(args.hardware, required=True)
-        for line in describe(plan, dry_run=False):
+        for line in describe(plan, dry_run=False, variant=args.variant):
             print(line)
         with tempfile.TemporaryDirectory(prefix="sorastudio-worker-") as tmp:
-            bundle = build_bundle(Path(tmp) / "bundle")
+            bundle = build_bundle(Path(tmp) / "bundle", args.variant)
             app_url = push(HfApi(token=token), plan, bundle,
                            commit_message=f"Deploy SoraStudio worker ({_git_describe()})")
         print(f"Space: {plan.space_url}")

@@ -23,3 +23,6 @@ fi
 
 # The Vercel CLI for the deployment-artifact test (pinned; into .tools/, never the repo root).
 bash scripts/install-vercel-cli.sh
+
+# The text_to_video test venv (Python 3.11 + CPU torch + diffusers): see scripts/setup-t2v.sh.
+bash scripts/setup-t2v.sh

@@ -37,7 +37,10 @@ def _ratio(value: object) -> Fraction | None:
 
 def display_rotation(stream: VideoStream) -> int:
     """Clockwise degrees from the display matrix side data, else the legacy ``rotate`` tag."""
-    matrix = stream.codec_context.coded_side_data.get("display_matrix") if stream.codec_context else None
+    # PyAV 19 exposes the codec's side data; PyAV 18 (the newest on Python 3.11) has no such
+    # attribute, and there the rotate tag below is the only source.
+    side_data = getattr(stream.codec_context, "coded_side_data", None) if stream.codec_context else None
+    matrix = side_data.get("display_matrix") if side_data is not None else None
     if matrix and len(matrix) >= 36:
         m = struct.unpack("<9i", matrix[:36])
         # Same maths as FFmpeg's av_display_rotation_get (which is counter-clockwise, hence the sign).

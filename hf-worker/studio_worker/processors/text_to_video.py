@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from sorastudio.models import TextToVideoPayload
-from studio_worker.errors import Canceled
+from studio_worker.errors import Canceled, PermanentError
 from studio_worker.generation.encode import to_uint8, write_mp4, write_poster
 from studio_worker.generation.pipeline import LoadedPipeline, get_pipeline, release_memory, run_exclusive
 from studio_worker.storage import RESULTS_BUCKET, ResultStore
@@ -55,15 +55,24 @@ def _generate(job: Job, loaded: LoadedPipeline, payload: TextToVideoPayload) -> 
         kwargs["frame_rate"] = payload.fps
     kwargs = {k: v for k, v in kwargs.items() if k in loaded.call_params or not loaded.call_params}
     job.progress(5, f"denoising 0/{steps}")
-    with torch.inference_mode():
-        output = loaded.pipe(**kwargs)
+    try:
+        with torch.inference_mode():
+            output = loaded.pipe(**kwargs)
+    except torch.cuda.OutOfMemoryError as exc:  # the same clip on the same worker would fail again
+        raise PermanentError("out_of_memory", "The GPU ran out of memory for this clip: try a lower resolution "
+                             "or fewer frames (or T2V_CPU_OFFLOAD=true on the worker).") from exc
+    except ValueError as exc:  # the pipeline's check_inputs: e.g. LTX-Video wants sizes in multiples of 32
+        detail = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise PermanentError("unsupported_settings",
+                             f"The model {loaded.model_id!r} can't make this clip: {detail}") from exc
     if interrupted:
         raise Canceled()
     return output.frames
 
 
 def process(job: Job) -> dict[str, Any]:
-    """Generate one clip; raises PermanentError (model_unavailable, …)/TransientError/Canceled."""
+    """Generate one clip. Raises PermanentError (model_unavailable, out_of_memory, unsupported_settings),
+    TransientError (Storage) or Canceled, as the worker expects."""
     payload = TextToVideoPayload.model_validate(job.task.payload)
     timings: dict[str, float] = {}
 

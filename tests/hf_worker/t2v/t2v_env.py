@@ -124,7 +124,7 @@ def start_worker(cloud: LocalCloud, name: str, log_dir: Path, *, python: Path | 
                                 env=full_env, stdout=out, stderr=errf, start_new_session=True)
     worker = WorkerProc(name, proc, port, log, err)
     try:
-        wait_for_port(port, proc=proc)  # type: ignore[arg-type]
+        wait_for_port(port, proc=proc)
         worker.wait_event("worker_started", timeout=20)
     except BaseException:
         worker.stop()
