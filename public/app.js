@@ -1,12 +1,14 @@
 /**
- * SoraStudio page entry point: the account form, the new-analysis form (link or upload) and the
- * task list. The pieces live in ./js/*; this file only wires them to the page.
+ * SoraStudio page entry point: the account form, the "Analyze" / "Generate" tabs with the
+ * new-analysis form (link or upload) and the generate form, and the task list. The pieces live in
+ * ./js/*; this file only wires them to the page.
  * @module app
  */
 
 import { ApiError, describeError } from "./js/api.js";
 import { announce, show } from "./js/dom.js";
 import { formatBytes } from "./js/format.js";
+import { GenerateForm } from "./js/generate.js";
 import { SessionManager } from "./js/session.js";
 import { TaskList } from "./js/tasklist.js";
 import { createAnalysis, newIdempotencyKey } from "./js/tasks.js";
@@ -45,6 +47,7 @@ const ui = {
   uploadProgress: byId("upload-progress"),
   uploadCancel: byId("upload-cancel"),
   filters: byId("filters"),
+  modes: byId("modes"),
 };
 
 const session = new SessionManager();
@@ -55,6 +58,7 @@ const tasks = new TaskList(session, {
   message: byId("task-list-message"),
   live: byId("task-live"),
 });
+const generate = new GenerateForm(session, tasks, byId);
 
 // --- account ------------------------------------------------------------------------------------
 
@@ -95,7 +99,10 @@ session.addEventListener("change", (event) => {
     return;
   }
   if (!wasShowing) {
-    if (studioUser && studioUser !== user.id) resetTaskForm();
+    if (studioUser && studioUser !== user.id) {
+      resetTaskForm();
+      generate.reset();
+    }
     studioUser = user.id;
     announce(ui.authMessage, "");
     tasks.start();
@@ -134,6 +141,7 @@ ui.authForm.addEventListener("submit", async (event) => {
 
 ui.logout.addEventListener("click", () => {
   resetTaskForm();
+  generate.reset();
   session.logOut();
   announce(ui.authMessage, "You are logged out.", "info");
   ui.email.focus();
@@ -287,6 +295,42 @@ ui.taskForm.addEventListener("submit", async (event) => {
     ui.videoUrl.disabled = false;
     ui.videoFile.disabled = false;
   }
+});
+
+// --- Analyze / Generate tabs --------------------------------------------------------------------
+
+/** @returns {HTMLButtonElement[]} the tabs, in order. */
+function modeTabs() {
+  return [...ui.modes.querySelectorAll('[role="tab"]')];
+}
+
+/**
+ * Show one tab's panel (and hide the others).
+ * @param {HTMLButtonElement} tab
+ * @param {{focus?: boolean}} [options]
+ */
+function selectMode(tab, { focus = false } = {}) {
+  for (const other of modeTabs()) {
+    const selected = other === tab;
+    other.setAttribute("aria-selected", String(selected));
+    other.tabIndex = selected ? 0 : -1;
+    show(byId(other.getAttribute("aria-controls")), selected);
+  }
+  if (focus) tab.focus();
+}
+
+ui.modes.addEventListener("click", (event) => {
+  const tab = event.target instanceof Element ? event.target.closest('[role="tab"]') : null;
+  if (tab) selectMode(tab);
+});
+ui.modes.addEventListener("keydown", (event) => {
+  const tabs = modeTabs();
+  const at = tabs.indexOf(document.activeElement);
+  if (at < 0) return;
+  const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[event.key];
+  if (next === undefined) return;
+  event.preventDefault();
+  selectMode(tabs[(next + tabs.length) % tabs.length], { focus: true });
 });
 
 // --- filters ------------------------------------------------------------------------------------

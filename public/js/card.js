@@ -1,10 +1,12 @@
 /**
- * One task as an `article` card: input, status badge, queue position or progress, elapsed time,
- * the error in plain words, and the actions (Cancel, Retry, Show result).
+ * One task as an `article` card: input (a link, a file or a prompt), status badge, queue position or
+ * progress, elapsed time, the error in plain words, and the actions (Cancel, Retry, Show result).
+ * A done analysis opens a {@link ResultView}; a done generation a {@link ClipView} (player + download).
  * The card never fetches on its own; the task list feeds it and handles its actions.
  * @module card
  */
 
+import { ClipView, describeSettings, summarizeClip } from "./clip.js";
 import { el, show } from "./dom.js";
 import { errorHeadline, formatDateTime, formatElapsed, formatMediaTime, parseTime } from "./format.js";
 import { ResultView } from "./result.js";
@@ -18,12 +20,13 @@ import { uploadDisplayName } from "./upload.js";
  */
 
 /**
- * What the task analyses, for people: the file name of an upload or the link.
+ * What the task works on, for people: the file name of an upload, the link, or the prompt.
  * @param {import("./tasks.js").Task} task
- * @returns {{kind: "link"|"file"|"other", text: string}}
+ * @returns {{kind: "link"|"file"|"prompt"|"other", text: string}}
  */
 export function describeInput(task) {
   const payload = task.payload || {};
+  if (task.type === "text_to_video") return { kind: "prompt", text: typeof payload.prompt === "string" ? payload.prompt : "" };
   if (typeof payload.videoUrl === "string") return { kind: "link", text: payload.videoUrl };
   if (typeof payload.storagePath === "string") return { kind: "file", text: uploadDisplayName(payload.storagePath) };
   return { kind: "other", text: task.type };
@@ -35,7 +38,12 @@ export function describeInput(task) {
  * @returns {string}
  */
 function queueText(task) {
-  if (Number.isInteger(task.queuePosition) && task.queuePosition >= 1) return `Position in queue: ${task.queuePosition}`;
+  const position = Number.isInteger(task.queuePosition) && task.queuePosition >= 1 ? task.queuePosition : 0;
+  // The API says "waiting for a GPU worker" while no worker that runs this type has polled lately.
+  if (task.stage === "waiting for a GPU worker") {
+    return position ? `Waiting for a GPU worker · position in queue: ${position}` : "Waiting for a GPU worker";
+  }
+  if (position) return `Position in queue: ${position}`;
   if (task.stage && task.stage !== "queued") return task.stage.charAt(0).toUpperCase() + task.stage.slice(1);
   return "Waiting in queue";
 }
@@ -71,6 +79,9 @@ export class TaskCard {
       if (/^https?:\/\//i.test(input.text)) link.href = input.text;
       this.source.append(link);
       this.title.textContent = linkTitle(input.text);
+    } else if (input.kind === "prompt") {
+      this.title.classList.add("task-title--prompt");
+      this.source.textContent = `Text to video · ${describeSettings(this.task.payload || {})}`;
     } else {
       this.source.textContent = input.kind === "file" ? "Uploaded file" : "";
     }
@@ -79,7 +90,8 @@ export class TaskCard {
     this.meta = el("p", { className: "task-meta" }, [this.created, this.elapsed]);
 
     this.queue = el("p", { className: "task-queue" });
-    this.progress = el("progress", { attrs: { max: "100", "aria-label": "Analysis progress" } });
+    const generation = this.task.type === "text_to_video";
+    this.progress = el("progress", { attrs: { max: "100", "aria-label": generation ? "Generation progress" : "Analysis progress" } });
     this.stage = el("span", { className: "task-stage" });
     this.percent = el("span", { className: "task-percent" });
     this.running = el("div", { className: "task-running" }, [
@@ -150,13 +162,14 @@ export class TaskCard {
 
     const done = status === "done";
     show(this.summary, done);
-    this.summary.textContent = done ? summarize(t.result) : "";
+    this.summary.textContent = done ? (t.type === "text_to_video" ? summarizeClip(t.result) : summarize(t.result)) : "";
 
     // Failed: the error. Queued again after a failed attempt (an automatic retry): that attempt's.
     const showError = Boolean(t.error) && (status === "failed" || queued);
     show(this.error, showError);
     if (showError) {
-      this.errorTitle.textContent = queued ? `Last attempt failed: ${errorHeadline(t.error.code)}` : errorHeadline(t.error.code);
+      const headline = errorHeadline(t.error.code, t.type);
+      this.errorTitle.textContent = queued ? `Last attempt failed: ${headline}` : headline;
       this.errorMessage.textContent = t.error.message;
       this.errorCode.textContent = t.error.code;
     }
@@ -165,7 +178,8 @@ export class TaskCard {
     show(this.cancelButton, queued || running);
     this.cancelButton.disabled = Boolean(t.cancelRequested);
     this.cancelButton.textContent = t.cancelRequested ? "Canceling…" : "Cancel";
-    show(this.retryButton, status === "failed" || status === "canceled");
+    // A generation can also be made again when done: same settings, same seed.
+    show(this.retryButton, status === "failed" || status === "canceled" || (done && t.type === "text_to_video"));
     show(this.resultButton, done);
     if (!done && this.view) this.closeResult();
   }
@@ -220,7 +234,7 @@ export class TaskCard {
   showResult(task) {
     this.update(task);
     if (this.view) this.view.destroy();
-    this.view = new ResultView(this.task);
+    this.view = this.task.type === "text_to_video" ? new ClipView(this.task) : new ResultView(this.task);
     this.resultRegion.replaceChildren(this.view.element);
     show(this.resultRegion, true);
     this.resultButton.textContent = "Hide result";

@@ -99,15 +99,46 @@ const ERROR_HEADLINES = {
   time_limit_exceeded: "The analysis took too long",
   worker_lost: "The worker running this task stopped responding",
   internal_error: "The analysis failed unexpectedly",
+  model_unavailable: "The video model could not be loaded on the worker",
+  out_of_memory: "The GPU ran out of memory for this clip",
+  unsupported_settings: "The model can't make a clip with these settings",
+};
+
+/** Where a generation needs other words than an analysis. */
+const GENERATION_HEADLINES = {
+  time_limit_exceeded: "The generation took too long",
+  internal_error: "The generation failed unexpectedly",
 };
 
 /**
  * A short, plain-language headline for an error code ("Something went wrong" for unknown codes).
  * @param {string} code
+ * @param {string} [taskType] the task's type, when the words depend on it.
  * @returns {string}
  */
-export function errorHeadline(code) {
+export function errorHeadline(code, taskType = "video_analysis") {
+  if (taskType === "text_to_video" && GENERATION_HEADLINES[code]) return GENERATION_HEADLINES[code];
   return ERROR_HEADLINES[code] || "Something went wrong";
+}
+
+/** Output sizes of the generation resolutions (sorastudio/models.py RESOLUTIONS). */
+export const RESOLUTIONS = {
+  tiny: [64, 64],
+  "240p": [416, 240],
+  "480p": [832, 480],
+  "720p": [1280, 720],
+};
+
+/**
+ * Seconds of video for a frame count: "2.1 s".
+ * @param {number} frames
+ * @param {number} fps
+ * @returns {string}
+ */
+export function formatClipLength(frames, fps) {
+  if (!Number.isFinite(frames) || !Number.isFinite(fps) || fps <= 0) return "";
+  const seconds = frames / fps;
+  return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
 }
 
 /** File extensions the page accepts as video, with the content type to announce for each. */

@@ -22,7 +22,7 @@ const num = (value, fallback = Number.NaN) => (typeof value === "number" && Numb
  * @param {string} url
  * @returns {boolean}
  */
-function loadable(url) {
+export function loadable(url) {
   try {
     const parsed = new URL(url, window.location.href);
     if (parsed.protocol === "https:") return true;

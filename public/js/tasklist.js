@@ -8,7 +8,7 @@
 import { ApiError, describeError } from "./api.js";
 import { TaskCard, describeInput } from "./card.js";
 import { announce, show } from "./dom.js";
-import { FINAL_STATUSES, MAX_BATCH_IDS, cancelTask, createAnalysis, getTask, getTasks, listTasks } from "./tasks.js";
+import { FINAL_STATUSES, MAX_BATCH_IDS, cancelTask, getTask, getTasks, listTasks, retryTask } from "./tasks.js";
 
 /** Poll delays (ms). */
 export const POLL_MS = { running: 1000, queued: 2000, idle: 30_000 };
@@ -130,7 +130,7 @@ export class TaskList {
     show(this.nodes.empty, empty && !this.cursor);
     this.nodes.empty.textContent = this.filter
       ? `No ${this.filter} tasks.`
-      : "No analyses yet. Paste a video link or choose a file above to start one.";
+      : "No analyses yet. Paste a video link or choose a file above to start one, or generate a clip from a prompt.";
   }
 
   /**
@@ -177,7 +177,8 @@ export class TaskList {
     card.update(task);
     if (before !== task.status && FINAL_STATUSES.has(task.status)) {
       const name = describeInput(task).text;
-      announce(this.nodes.live, `Analysis of ${name}: ${task.status}.`);
+      announce(this.nodes.live, task.type === "text_to_video"
+        ? `Generation “${name}”: ${task.status}.` : `Analysis of ${name}: ${task.status}.`);
       if (task.status === "done" && this.watched.has(task.id)) {
         this.watched.delete(task.id);
         this.open(card);
@@ -277,16 +278,14 @@ export class TaskList {
   }
 
   /**
-   * Submit the same input again as a new task.
+   * Submit the same input (for a generation: the same settings and seed) again as a new task.
    * @param {TaskCard} card
    */
   async retry(card) {
-    const { videoUrl, storagePath } = card.task.payload || {};
-    const payload = typeof videoUrl === "string" ? { videoUrl } : { storagePath };
     card.retryButton.disabled = true;
     card.setNotice("");
     try {
-      const created = await createAnalysis(this.session, payload);
+      const created = await retryTask(this.session, card.task);
       this.added(created.task);
       const fresh = this.cards.get(created.task.id);
       if (fresh) fresh.element.focus();

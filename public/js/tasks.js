@@ -8,7 +8,7 @@
  * @typedef {object} Task
  * @property {string} id ULID: sorts by creation time.
  * @property {string} type
- * @property {{videoUrl?: string, storagePath?: string}} payload
+ * @property {{videoUrl?: string, storagePath?: string}|GenerationPayload} payload
  * @property {TaskStatus} status
  * @property {number} progress 0-100
  * @property {string} stage
@@ -20,6 +20,20 @@
  * @property {string|null} startedAt
  * @property {string|null} finishedAt
  * @property {number} [queuePosition]
+ */
+
+/**
+ * A `text_to_video` payload as the API stores it (the API fills `seed` and `numFrames` when absent).
+ * @typedef {object} GenerationPayload
+ * @property {string} prompt 1-2000 characters.
+ * @property {string} [negativePrompt]
+ * @property {"tiny"|"240p"|"480p"|"720p"} [resolution]
+ * @property {number} [numFrames] 4k+1, 5-121.
+ * @property {number} [durationSeconds] instead of numFrames (the API turns it into frames).
+ * @property {number} [fps]
+ * @property {number} [steps]
+ * @property {number} [guidanceScale]
+ * @property {number} [seed] 0 to 2^32-1.
  */
 
 /** Statuses after which a task never changes again. */
@@ -44,11 +58,48 @@ export function newIdempotencyKey() {
  * @returns {Promise<{taskId: string, task: Task, replayed: boolean}>}
  */
 export function createAnalysis(session, payload, idempotencyKey = newIdempotencyKey()) {
+  return createTask(session, "video_analysis", payload, idempotencyKey);
+}
+
+/**
+ * Create a `text_to_video` task (a clip from a prompt).
+ * @param {import("./session.js").SessionManager} session
+ * @param {GenerationPayload} payload
+ * @param {string} [idempotencyKey] see {@link newIdempotencyKey}.
+ * @returns {Promise<{taskId: string, task: Task, replayed: boolean}>}
+ */
+export function createGeneration(session, payload, idempotencyKey = newIdempotencyKey()) {
+  return createTask(session, "text_to_video", payload, idempotencyKey);
+}
+
+/**
+ * Create a task of any type.
+ * @param {import("./session.js").SessionManager} session
+ * @param {"video_analysis"|"text_to_video"} type
+ * @param {object} payload
+ * @param {string} [idempotencyKey]
+ * @returns {Promise<{taskId: string, task: Task, replayed: boolean}>}
+ */
+export function createTask(session, type, payload, idempotencyKey = newIdempotencyKey()) {
   return session.request("/api/task", {
     method: "POST",
-    body: { type: "video_analysis", payload },
+    body: { type, payload },
     headers: { "Idempotency-Key": idempotencyKey },
   });
+}
+
+/**
+ * Submit the same work as `task` again, as a new task. A generation keeps every setting and its
+ * seed (the stored payload has the seed the API chose), so it makes the same clip again.
+ * @param {import("./session.js").SessionManager} session
+ * @param {Task} task
+ * @returns {Promise<{taskId: string, task: Task, replayed: boolean}>}
+ */
+export function retryTask(session, task) {
+  const payload = task.payload || {};
+  if (task.type === "text_to_video") return createGeneration(session, { ...payload });
+  const { videoUrl, storagePath } = payload;
+  return createAnalysis(session, typeof videoUrl === "string" ? { videoUrl } : { storagePath });
 }
 
 /**

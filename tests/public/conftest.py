@@ -209,3 +209,66 @@ def open_tab(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[
             except Exception as exc:  # the page may be gone; the failure itself matters more
                 print(f"screenshot failed: {exc!r}")
         tab.context.close()
+
+
+# --- text_to_video ---------------------------------------------------------------------------------
+
+
+class GenerationStack:
+    """The ``studio`` stack plus, on request, a worker that runs ``text_to_video`` (tiny random Wan).
+
+    The worker runs under ``.venv-t2v`` (torch + diffusers; ``scripts/setup-t2v.sh``). The tiny model
+    is built in the background as soon as the fixture starts; :meth:`start_worker` waits for it, so a
+    test can first see a generation wait for a GPU worker, then start one.
+    """
+
+    def __init__(self, studio: Studio, base: Path) -> None:
+        from tests.hf_worker.t2v.t2v_env import build_tiny_pipeline
+
+        self.studio = studio
+        self.url = studio.url
+        self.base = base
+        self.tiny = base / "tiny-wan"
+        self.worker: Any = None
+        self._built: list[BaseException] = []
+
+        def build() -> None:
+            try:
+                build_tiny_pipeline(self.tiny)
+            except BaseException as exc:  # re-raised by start_worker, in the test's thread
+                self._built.append(exc)
+
+        self._builder = threading.Thread(target=build, daemon=True)
+        self._builder.start()
+
+    def start_worker(self) -> Any:
+        """Start (once) the text_to_video worker on the tiny model; returns its ``WorkerProc``."""
+        from tests.hf_worker.t2v.t2v_env import require_t2v_python, start_worker
+
+        if self.worker is None:
+            self._builder.join(timeout=180)
+            if self._built:
+                raise self._built[0]
+            self.worker = start_worker(self.studio.cloud, "t2v-page", self.base, python=require_t2v_python(),
+                                       WORKER_TASK_TYPES="text_to_video", T2V_MODEL_ID=str(self.tiny))
+        return self.worker
+
+    def stop(self) -> None:
+        self._builder.join(timeout=180)
+        if self.worker is not None:
+            self.worker.stop()
+
+
+@pytest.fixture(scope="module")
+def generation(studio: Studio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GenerationStack]:
+    """``studio`` with a text_to_video worker on demand. Fails (never skips) without ``.venv-t2v``."""
+    from tests.hf_worker.t2v.t2v_env import T2V_PYTHON
+
+    if not T2V_PYTHON.exists():
+        pytest.fail(f"{T2V_PYTHON} is missing: the Generate page test needs the text_to_video worker's venv. "
+                    "Run `bash scripts/setup-t2v.sh` (make test does).", pytrace=False)
+    stack = GenerationStack(studio, tmp_path_factory.mktemp("t2v-page"))
+    try:
+        yield stack
+    finally:
+        stack.stop()

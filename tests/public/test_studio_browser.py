@@ -243,14 +243,16 @@ def test_upload_a_file_and_get_it_analyzed(studio: Studio, open_tab: Callable[..
     expect(card).to_contain_text("Uploaded file")
     expect(card.locator(".badge")).to_have_text("done", timeout=WORKER_MS)
 
-    # No playable link for the upload: the poster stands in, and scenes show their thumbnail.
+    # The status read signs the upload itself, so the player plays the user's own file.
     expect(card.get_by_role("button", name="Hide result")).to_be_visible()
-    poster = card.locator(".result-media img")
-    expect(poster).to_be_visible()
-    assert _images_loaded(poster)
+    video = card.locator(".result-media video")
+    expect(video).to_have_attribute("src", re.compile(r"/storage/v1/object/sign/uploads/"))
     expect(card.locator(".timeline img")).to_have_count(4)
-    card.get_by_role("button", name=re.compile(r"^Scene 4")).click()
-    expect(card.locator(".result-caption")).to_contain_text("Scene 4")
+    scene4 = card.get_by_role("button", name=re.compile(r"^Scene 4"))
+    scene4.click()
+    expect(scene4).to_have_attribute("aria-current", "true")
+    p.wait_for_function("([v, t]) => Math.abs(v.currentTime - t) < 0.05 && v.readyState >= 1",
+                        arg=[video.element_handle(), studio.scene_starts[3]])
     expect(card.locator("table.meta-table")).to_contain_text(RESOLUTION)
     _shot(tab, "05-uploaded")
     assert tab.problems == []
