@@ -134,22 +134,29 @@ end
 return out
 """
 
-# KEYS: user index   ARGV: start ('+' or '(' .. id), count, task key prefix
-# -> {last id scanned or '', id, json, id, json, ...}; ids whose task expired are dropped from the index.
-_LIST = """
-local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {''}
-for _, id in ipairs(ids) do
-  out[1] = id
-  local doc = redis.call('GET', ARGV[3] .. id)
-  if doc then
-    table.insert(out, id)
-    table.insert(out, doc)
-  else
-    redis.call('ZREM', KEYS[1], id)
+# Shared by the scripts that turn ids into documents: appends id, json pairs to ``out`` and calls
+# ``gone(id)`` for ids whose task has expired (each caller drops them from its own structure).
+_COLLECT = """
+local function collect(out, ids, prefix, gone)
+  for _, id in ipairs(ids) do
+    local doc = redis.call('GET', prefix .. id)
+    if doc then
+      table.insert(out, id)
+      table.insert(out, doc)
+    else
+      gone(id)
+    end
   end
 end
-if #ids < tonumber(ARGV[2]) then out[1] = '' end
+"""
+
+# KEYS: user index   ARGV: start ('+' or '(' .. id), count, task key prefix
+# -> {last id scanned or '', id, json, id, json, ...}; ids whose task expired are dropped from the index.
+_LIST = _COLLECT + """
+local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {''}
+if #ids == tonumber(ARGV[2]) then out[1] = ids[#ids] end
+collect(out, ids, ARGV[3], function(id) redis.call('ZREM', KEYS[1], id) end)
 return out
 """
 
@@ -190,7 +197,7 @@ return {1, ARGV[2]}
 # KEYS: leases, then (queue, delayed) pairs, most preferred first
 # ARGV: now ms, count, task key prefix, offset, worker id, alive ttl, then the types this worker
 # runs (each gets its workers:alive:<type> refreshed)  -> {expired lease count, id, json, id, json, ...}
-_PEEK = """
+_PEEK = _COLLECT + """
 for i = 7, #ARGV do
   redis.call('SET', 'workers:alive:' .. ARGV[i], ARGV[5], 'EX', ARGV[6])
 end
@@ -203,33 +210,17 @@ for q = 2, #KEYS, 2 do
     redis.call('RPUSH', KEYS[q], id)
   end
   local ids = redis.call('LRANGE', KEYS[q], first, first + tonumber(ARGV[2]) - 1)
-  for _, id in ipairs(ids) do
-    local doc = redis.call('GET', ARGV[3] .. id)
-    if doc then
-      table.insert(out, id)
-      table.insert(out, doc)
-    else
-      redis.call('LREM', KEYS[q], 0, id)
-    end
-  end
+  collect(out, ids, ARGV[3], function(id) redis.call('LREM', KEYS[q], 0, id) end)
 end
 return out
 """
 
 # Leases past their deadline, with their documents: the reaper's view (ids without a task dropped).
 # KEYS: leases   ARGV: now ms, count, task key prefix  -> {id, json, ...}
-_EXPIRED = """
+_EXPIRED = _COLLECT + """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
-for _, id in ipairs(ids) do
-  local doc = redis.call('GET', ARGV[3] .. id)
-  if doc then
-    table.insert(out, id)
-    table.insert(out, doc)
-  else
-    redis.call('ZREM', KEYS[1], id)
-  end
-end
+collect(out, ids, ARGV[3], function(id) redis.call('ZREM', KEYS[1], id) end)
 return out
 """
 
