@@ -194,7 +194,6 @@ def _ffprobe(path: Path) -> dict:
     return json.loads(out)
 
 
-@pytest.mark.skipif(FFPROBE is None, reason="ffprobe (apt-get install ffmpeg) not on PATH")
 @pytest.mark.parametrize("name", list(CASES))
 def test_metadata_matches_ffprobe(name: str, videos: dict[str, VideoSpec], results: dict) -> None:
     media = results[name][0].media
@@ -231,7 +230,7 @@ def test_metadata_matches_ffprobe(name: str, videos: dict[str, VideoSpec], resul
 
 @pytest.mark.parametrize("name", ["h264_25fps", "h264_ntsc_audio", "mpeg4_mkv_50fps_mono"])
 def test_same_cuts_as_pyscenedetect(name: str, videos: dict[str, VideoSpec], results: dict) -> None:
-    scenedetect = pytest.importorskip("scenedetect")
+    import scenedetect  # a dev requirement (scenedetect-headless)
     scenes = scenedetect.detect(str(videos[name].path), scenedetect.ContentDetector(), show_progress=False)
     reference = [start.frame_num for start, _ in scenes[1:]]
     assert _near(_cuts(results[name][0]), reference), (_cuts(results[name][0]), reference)
@@ -260,8 +259,7 @@ def test_faces(tmp_path: Path, results: dict) -> None:
         assert result.model is not None and "Haar" in result.model.name and "BSD" in result.model.licence
         assert all(s.faces == 0 for s in result.scenes)  # synthetic colour fields hold no faces
     png = _face_png()
-    if png is None:
-        pytest.skip("scikit-image (for its astronaut.png face sample) not installed")
+    assert png is not None, "scikit-image (a dev requirement) ships the astronaut.png face sample"
     img = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
     canvas = np.full((288, 512, 3), 40, np.uint8)  # a 16:9 frame with the portrait in the middle
     canvas[:, 112:400] = cv2.resize(img, (288, 288), interpolation=cv2.INTER_AREA)

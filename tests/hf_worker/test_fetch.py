@@ -333,7 +333,7 @@ def test_pinned_ip_keeps_host_header(origin: Origin, monkeypatch: pytest.MonkeyP
 
 @pytest.fixture(scope="module")
 def tls() -> Iterator[tuple[Origin, ssl.SSLContext]]:
-    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography import x509  # via pyjwt[crypto], a requirement
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID

@@ -25,7 +25,8 @@ from tests.public.conftest import ARTIFACTS, PASSWORD, ROOT, GenerationStack, Ta
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+import playwright.sync_api as playwright_api  # noqa: E402 - a dev requirement: missing is a failure
+
 expect = playwright_api.expect
 
 SCREENS = ARTIFACTS / "screens"
