@@ -25,7 +25,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import httpx
 import numpy as np
 
 from bench.harness import PASSWORD, median, new_email
-from devstack.stack import start_local_cloud, start_router
+from devstack.stack import serve_router, start_local_cloud
 from tests.hf_worker.t2v.t2v_env import build_tiny_pipeline, require_t2v_python, start_worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hf-worker"))  # studio_worker (as pytest.ini does)
@@ -86,14 +85,12 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                               T2V_MODEL_ID=str(tiny), HEARTBEAT_SECONDS=str(args.heartbeat), LEASE_SECONDS="30",
                               POLL_MIN_SECONDS="1", POLL_MAX_SECONDS="30", REAP_SECONDS="30")
         cloud.env["WORKER_WAKE_URLS"] = worker.url  # the API wakes it, as in production
-        server, app = start_router(cloud.env)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        router = serve_router(cloud.env)
         try:
-            return measure(args, bare, worker, f"http://127.0.0.1:{server.server_port}")
+            return measure(args, bare, worker, router.url)
         finally:
             worker.stop()
-            server.shutdown()
-            app.close()
+            router.close()
     finally:
         cloud.stop()
         bare.kill()

@@ -34,7 +34,6 @@ import multiprocessing
 import os
 import random
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,14 +45,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 from upstash_redis import Redis
 
 from bench.harness import TASK_BODY, Stack, median, percentile, start_stack, stop_stack, upstash_stats, verdict
 from devstack.redisserver import free_port
-from devstack.stack import LocalCloud, start_router, start_worker
+from devstack.stack import LocalCloud, serve_router, start_worker, stop_process
 from sorastudio.models import Task, new_task_id, now_iso
 from sorastudio.taskqueue import CreateOutcome, TaskQueue
 
@@ -72,7 +71,6 @@ QUIET = {"POLL_MIN_SECONDS": "3600", "POLL_MAX_SECONDS": "3600", "REAP_SECONDS":
 PRODUCTION_POLL_MAX = 30.0  # config.py defaults: POLL_MIN 1, POLL_MAX 30, REAP 30
 NO_WAKE_SCALE = 10.0  # part 3b runs its poll cap this many times shorter than production
 
-_start_worker = cast(Callable[..., int], start_worker)  # its **overrides are env strings, never ``port``
 
 
 # -- workers and their event logs -----------------------------------------------------------------
@@ -80,7 +78,7 @@ _start_worker = cast(Callable[..., int], start_worker)  # its **overrides are en
 
 @dataclass
 class WorkerProc:
-    """One ``python -m studio_worker`` child of the local cloud."""
+    """One ``python -m studio_worker`` child of the local cloud, its output in ``log``."""
 
     port: int
     proc: subprocess.Popen[bytes]
@@ -97,44 +95,18 @@ def spawn_worker(cloud: LocalCloud, log: Path, env: dict[str, str] | None = None
 
     ``wakeable=False`` keeps its URL out of ``WORKER_WAKE_URLS`` (routers started later won't wake it).
     """
-    urls_before = cloud.env.get("WORKER_WAKE_URLS")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    saved = os.dup(1), os.dup(2)
     try:
-        os.dup2(fd, 1)  # the child inherits these: its JSON event lines land in the log file
-        os.dup2(fd, 2)
-        port = _start_worker(cloud, WORKER_PROCESSORS=PROCESSORS, **(env or {}))
+        worker = start_worker(cloud, stdout=log, stderr=log, wakeable=wakeable, WORKER_PROCESSORS=PROCESSORS,
+                              **(env or {}))
     except BaseException:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        sys.stderr.write(log.read_text(errors="replace")[-2000:])
+        sys.stderr.write(log.read_text(errors="replace")[-2000:] if log.exists() else "")
         raise
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for f in (fd, *saved):
-            os.close(f)
-    name, proc = cloud.procs[-1]
-    assert name == "worker"
-    if not wakeable:
-        if urls_before is None:
-            cloud.env.pop("WORKER_WAKE_URLS", None)
-        else:
-            cloud.env["WORKER_WAKE_URLS"] = urls_before
-    return WorkerProc(port, proc, log)
+    return WorkerProc(worker.port, worker.proc, log)
 
 
 def stop_worker(cloud: LocalCloud, worker: WorkerProc) -> None:
     """SIGTERM one worker, wait for it, and forget it (process list and wake URLs)."""
-    if worker.proc.poll() is None:
-        worker.proc.send_signal(signal.SIGTERM)
-    try:
-        worker.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        worker.proc.kill()
-        worker.proc.wait()
+    stop_process(worker.proc, timeout=15)
     cloud.procs[:] = [(n, p) for n, p in cloud.procs if p is not worker.proc]
     urls = [u for u in cloud.env.get("WORKER_WAKE_URLS", "").split(",") if u and u != worker.url]
     cloud.env["WORKER_WAKE_URLS"] = ",".join(urls)
@@ -377,14 +349,11 @@ class IdleProbe:
 @contextmanager
 def router(env: dict[str, str]) -> Iterator[str]:
     """A second router (its functions see ``env`` as it is now); yields its base URL."""
-    server, app = start_router(env)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    running = serve_router(env)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield running.url
     finally:
-        server.shutdown()
-        server.server_close()
-        app.close()
+        running.close()
 
 
 def submit_latencies(client: httpx.Client, events: Events, samples: int, gap: Callable[[], float],

@@ -10,10 +10,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from devstack.httpkit import make_server
 from devstack.localkeys import LOCAL_JWT_SECRET, anon_key, service_role_key
@@ -47,12 +50,19 @@ class LocalCloud:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for _, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
         self.procs.clear()
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
+    """SIGTERM ``proc`` (if still running) and wait; SIGKILL it after ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def start_local_cloud(
@@ -95,23 +105,56 @@ def start_local_cloud(
     return cloud
 
 
-def start_worker(cloud: LocalCloud, port: int | None = None, **overrides: str) -> int:
-    """Start one worker (``python -m studio_worker``, as the Docker image runs it); return its port.
+@dataclass
+class Worker:
+    """A worker process started by :func:`start_worker`."""
 
-    The functions learn its URL through ``WORKER_WAKE_URLS`` so they can wake it.
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_worker(
+    cloud: LocalCloud,
+    port: int | None = None,
+    *,
+    python: Path | str | None = None,
+    stdout: Path | int | None = None,
+    stderr: Path | int | None = None,
+    wakeable: bool = True,
+    **overrides: str,
+) -> Worker:
+    """Start one worker (``python -m studio_worker``, as the Docker image runs it) and wait for its port.
+
+    ``python``: another interpreter (e.g. the text-to-video venv). ``stdout``/``stderr``: a file to
+    append the JSON event lines to, or ``subprocess.PIPE``. ``wakeable``: add its URL to
+    ``WORKER_WAKE_URLS`` so functions started afterwards wake it. ``overrides``: environment.
     """
     port = port or free_port()
+    work_dir = cloud.data_dir / "worker-tmp"
+    work_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **cloud.env, "WORKER_PORT": str(port), "WORKER_HOST": "127.0.0.1",
            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "hf-worker")]), "PYTHONUNBUFFERED": "1",
-           "WORK_DIR": str(cloud.data_dir / "worker-tmp"), **overrides}
-    (cloud.data_dir / "worker-tmp").mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "studio_worker"], cwd=str(ROOT), start_new_session=True,
-                            env=env)
+           "WORK_DIR": str(work_dir), **overrides}
+    with ExitStack() as files:
+        out, err = (files.enter_context(target.open("ab")) if isinstance(target, Path) else target
+                    for target in (stdout, stderr))
+        proc = subprocess.Popen([str(python or sys.executable), "-m", "studio_worker"], cwd=str(ROOT),
+                                start_new_session=True, env=env, stdout=out, stderr=err)
     cloud.procs.append(("worker", proc))
-    wait_for_port(port, proc=proc)
-    urls = [u for u in cloud.env.get("WORKER_WAKE_URLS", "").split(",") if u]
-    cloud.env["WORKER_WAKE_URLS"] = ",".join([*urls, f"http://127.0.0.1:{port}"])
-    return port
+    try:
+        wait_for_port(port, proc=proc)
+    except BaseException:
+        stop_process(proc)
+        raise
+    worker = Worker(port, proc)
+    if wakeable:
+        urls = [u for u in cloud.env.get("WORKER_WAKE_URLS", "").split(",") if u]
+        cloud.env["WORKER_WAKE_URLS"] = ",".join([*urls, worker.url])
+    return worker
 
 
 def start_router(env: Mapping[str, str], port: int = 0, root: Path = ROOT) -> tuple[ThreadingHTTPServer, VercelDev]:
@@ -119,3 +162,28 @@ def start_router(env: Mapping[str, str], port: int = 0, root: Path = ROOT) -> tu
     app = VercelDev(root=root, env=dict(env))
     server = make_server(app, "127.0.0.1", port, max_body=MAX_FUNCTION_BODY)
     return server, app
+
+
+@dataclass
+class Router:
+    """The Vercel-style server running on a background thread (tests and benchmarks)."""
+
+    server: ThreadingHTTPServer
+    app: VercelDev
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        """Stop serving, then stop its function processes."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.app.close()
+
+
+def serve_router(env: Mapping[str, str], port: int = 0, root: Path = ROOT) -> Router:
+    """:func:`start_router`, already serving on a daemon thread."""
+    server, app = start_router(env, port, root)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return Router(server, app)

@@ -26,12 +26,11 @@ def redis_server_url(redis_port: int) -> str:
 
 # --- the local cloud -------------------------------------------------------------------------
 
-import threading  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
 
-from devstack.stack import LocalCloud, start_local_cloud, start_router  # noqa: E402
+from devstack.stack import LocalCloud, serve_router, start_local_cloud  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -59,10 +58,6 @@ class Api:
 
 @pytest.fixture(scope="session")
 def api(cloud: LocalCloud) -> Iterator[Api]:
-    server, app = start_router(cloud.env)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Api(url=f"http://127.0.0.1:{server.server_port}", cloud=cloud)
-    server.shutdown()
-    server.server_close()
-    app.close()
+    router = serve_router(cloud.env)
+    yield Api(url=router.url, cloud=cloud)
+    router.close()

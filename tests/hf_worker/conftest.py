@@ -11,10 +11,8 @@ keep its top level light.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,7 +30,6 @@ if TYPE_CHECKING:
     from devstack.stack import LocalCloud
     from sorastudio.taskqueue import TaskQueue
 
-ROOT = Path(__file__).resolve().parents[2]
 SLEEP_PROCESSOR = "tests.hf_worker.procs:sleep"
 HOLD_PROCESSOR = "tests.hf_worker.conftest:upload_then_hold"
 
@@ -65,7 +62,7 @@ def upload_then_hold(job: Job) -> dict[str, Any]:
 class WorkerProcess:
     """One running worker: its process, HTTP port and the events it printed so far."""
 
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[bytes]
     port: int
     stderr_path: Path
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -83,7 +80,8 @@ class WorkerProcess:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace")
             try:
                 record = json.loads(line)
             except ValueError:
@@ -178,41 +176,25 @@ def start_worker(cloud: LocalCloud, task_type: str, tmp_path: Path) -> Iterator[
     polls. Defaults: the scripted ``sleep`` processor and :data:`FAST_ENV`; keyword arguments override
     any environment variable. Every worker started is SIGKILLed at teardown.
     """
-    from devstack.redisserver import free_port
+    from devstack.stack import start_worker as start_stack_worker  # here: worker processes import this module
 
     started: list[WorkerProcess] = []
     work_dir = tmp_path / "worker-tmp"
     work_dir.mkdir()
 
     def start(**overrides: str) -> WorkerProcess:
-        port = free_port()
+        stderr_path = tmp_path / f"worker-{len(started)}.stderr"
         env = {
-            **os.environ,
-            **cloud.env,
             **FAST_ENV,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "hf-worker")]),
-            "PYTHONUNBUFFERED": "1",
             "PYTHONFAULTHANDLER": "1",  # SIGABRT dumps every thread's stack (see wait_exit)
-            "WORKER_HOST": "127.0.0.1",
-            "WORKER_PORT": str(port),
             "WORKER_TASK_TYPES": task_type,
             "WORKER_PROCESSORS": f"{task_type}={SLEEP_PROCESSOR}",
             "WORK_DIR": str(work_dir),
             **{k: str(v) for k, v in overrides.items()},
         }
-        stderr_path = tmp_path / f"worker-{len(started)}.stderr"
-        with stderr_path.open("w") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "studio_worker"],
-                cwd=str(ROOT),
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                text=True,
-                bufsize=1,
-                start_new_session=True,
-            )
-        worker = WorkerProcess(proc=proc, port=port, stderr_path=stderr_path)
+        # Not wakeable: the shared cloud's later routers must not try to wake a worker that is gone.
+        process = start_stack_worker(cloud, stdout=subprocess.PIPE, stderr=stderr_path, wakeable=False, **env)
+        worker = WorkerProcess(proc=process.proc, port=process.port, stderr_path=stderr_path)
         worker.reader = threading.Thread(target=worker._read, daemon=True)
         worker.reader.start()
         started.append(worker)

@@ -5,7 +5,6 @@ Its own local cloud with one worker (the shared ``cloud`` fixture must keep its 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from devstack.httpkit import Request, Response, serve_in_thread
-from devstack.stack import LocalCloud, start_local_cloud, start_router, start_worker
+from devstack.stack import LocalCloud, serve_router, start_local_cloud, start_worker
 from tests.api.conftest import Account, sign_up
 from tests.hf_worker.videos import make_html, make_video
 
@@ -56,11 +55,9 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     cloud.env["SORASTUDIO_ALLOW_PRIVATE_URLS"] = "true"
     try:
         start_worker(cloud, HEARTBEAT_SECONDS="0.3", POLL_MAX_SECONDS="2")
-        server, app = start_router(cloud.env)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        yield Studio(cloud, f"http://127.0.0.1:{server.server_port}", f"http://127.0.0.1:{media_server.server_port}")
-        server.shutdown()
-        app.close()
+        router = serve_router(cloud.env)
+        yield Studio(cloud, router.url, f"http://127.0.0.1:{media_server.server_port}")
+        router.close()
     finally:
         cloud.stop()
         media_server.shutdown()

@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,11 @@ from typing import Any
 import pytest
 
 from devstack.httpkit import Request, Response, serve_in_thread
-from devstack.stack import LocalCloud, start_local_cloud, start_router, start_worker
+from devstack.stack import LocalCloud, serve_router, start_local_cloud, start_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+SCREENS = ARTIFACTS / "screens"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -119,18 +121,14 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     media.url = f"http://127.0.0.1:{media_server.server_port}"
     cloud = start_local_cloud(tmp_path_factory.mktemp("studio"), persist=False)
     cloud.env["SORASTUDIO_ALLOW_PRIVATE_URLS"] = "true"
-    server = app = None
+    router = None
     try:
         start_worker(cloud, HEARTBEAT_SECONDS="0.5", POLL_MAX_SECONDS="2")
-        server, app = start_router(cloud.env)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        yield Studio(cloud, f"http://127.0.0.1:{server.server_port}", media, videos,
-                     [i / 25 for i in (0, 20, 45, 75)])
+        router = serve_router(cloud.env)
+        yield Studio(cloud, router.url, media, videos, [i / 25 for i in (0, 20, 45, 75)])
     finally:
-        if server is not None and app is not None:
-            server.shutdown()
-            server.server_close()
-            app.close()
+        if router is not None:
+            router.close()
         cloud.stop()
         media_server.shutdown()
         media_server.server_close()
@@ -181,6 +179,24 @@ class Tab:
     @property
     def problems(self) -> list[str]:
         return [p for p in self._problems if not any(a.search(p) for a in self._allowed)]
+
+    def sign_up(self, prefix: str = "user") -> str:
+        """Create an account through the page's form; returns its email once the page is signed in."""
+        from playwright.sync_api import expect
+
+        email = f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+        self.page.get_by_label("Email").fill(email)
+        self.page.get_by_label("Password").fill(PASSWORD)
+        self.page.get_by_role("button", name="Sign up").click()
+        expect(self.page.get_by_role("button", name="Log out")).to_be_visible()
+        expect(self.page.locator("#user-email")).to_have_text(email)
+        return email
+
+    def shot(self, name: str) -> None:
+        """A full-page screenshot into ``test-artifacts/screens/`` for a person to look at."""
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        self.page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar then sits at the top of the shot
+        self.page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
 
     def stored_session(self) -> dict[str, Any] | None:
         raw = self.page.evaluate(f"localStorage.getItem({SESSION_KEY!r})")

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.public.conftest import ARTIFACTS, PASSWORD, ROOT, GenerationStack, Tab
+from tests.public.conftest import PASSWORD, ROOT, GenerationStack, Tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -29,26 +28,11 @@ import playwright.sync_api as playwright_api  # noqa: E402 - a dev requirement: 
 
 expect = playwright_api.expect
 
-SCREENS = ARTIFACTS / "screens"
 SPEC = ROOT / "public" / "openapi.json"
 WORKER_MS = 60_000  # torch + diffusers import and the first model load on two busy cores
 PROMPT = 'A red <b>ball</b> bouncing on "wet" sand & <img src=x onerror="window.__xss=1">'
 
 
-def _sign_up(tab: Tab) -> str:
-    page = tab.page
-    email = f"gen-{uuid.uuid4().hex[:10]}@example.com"
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    return email
-
-
-def _shot(tab: Tab, name: str) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    tab.page.evaluate("window.scrollTo(0, 0)")
-    tab.page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
 
 
 def _generate(tab: Tab) -> tuple[Any, dict[str, Any]]:
@@ -95,7 +79,7 @@ def test_generate_a_clip_plays_downloads_and_retries_with_the_same_seed(
     tab.allow(r"status of 400 .*/api/task")  # the bad setting below: the API's 400 is the point
     p = tab.page
     p.goto("/")
-    email = _sign_up(tab)
+    email = tab.sign_up("gen")
 
     # The tabs: Analyze is shown first; Generate switches the panel (and arrow keys move between them).
     analyze_tab, generate_tab = p.get_by_role("tab", name="Analyze"), p.get_by_role("tab", name="Generate")
@@ -135,7 +119,7 @@ def test_generate_a_clip_plays_downloads_and_retries_with_the_same_seed(
     expect(frames).to_be_focused()
     expect(p.locator("#generate-message")).to_contain_text("see the marked fields")
     expect(p.locator("article")).to_have_count(0)
-    _shot(tab, "07-generate-field-error")
+    tab.shot("07-generate-field-error")
 
     # Quick preview again; no GPU worker yet: the card says what it waits for.
     p.get_by_role("button", name="Quick preview").click()
@@ -159,7 +143,7 @@ def test_generate_a_clip_plays_downloads_and_retries_with_the_same_seed(
         expect(card.locator(".task-stage")).to_have_text(stage)
         expect(card.get_by_role("progressbar", name="Generation progress")).to_be_visible()
         assert 5 <= int(card.locator("progress").evaluate("b => b.value")) <= 90
-        _shot(tab, "08-generate-denoising")
+        tab.shot("08-generate-denoising")
     finally:
         os.kill(worker.proc.pid, signal.SIGCONT)
 
@@ -187,10 +171,10 @@ def test_generate_a_clip_plays_downloads_and_retries_with_the_same_seed(
     r = httpx.get(href)
     assert r.status_code == 200 and r.content[4:8] == b"ftyp", (r.status_code, r.content[:16])
     assert "attachment" in r.headers.get("content-disposition", ""), r.headers
-    _shot(tab, "09-generate-done")
+    tab.shot("09-generate-done")
     p.get_by_text("Advanced settings").click()  # folded away again, for the picture
     expect(advanced).not_to_have_attribute("open", "")
-    _shot(tab, "generate")
+    tab.shot("generate")
 
     # Retry: a new task with the same settings and the same seed.
     with p.expect_request(lambda r: r.method == "POST" and r.url.endswith("/api/task")) as sent:
@@ -221,6 +205,6 @@ def test_generate_a_clip_plays_downloads_and_retries_with_the_same_seed(
     expect(phone.page.locator("article").nth(1).locator("video")).to_have_count(1)
     width = phone.page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
-    _shot(phone, "10-generate-phone-dark")
+    phone.shot("10-generate-phone-dark")
     assert phone.problems == []
     print(f"generate page test: {time.monotonic() - started:.1f} s")

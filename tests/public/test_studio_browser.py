@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import jwt
 import pytest
 
 from devstack.localkeys import LOCAL_JWT_SECRET
-from tests.public.conftest import ARTIFACTS, PASSWORD, Studio, Tab
+from tests.public.conftest import PASSWORD, Studio, Tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -29,7 +28,6 @@ import playwright.sync_api as playwright_api  # noqa: E402 - a dev requirement: 
 
 expect = playwright_api.expect
 
-SCREENS = ARTIFACTS / "screens"
 WORKER_MS = 30_000  # generous: two busy cores run the worker, the browser and the other tests
 XSS_MARK = "window.__xss=1"
 RESOLUTION = "320 \u00d7 180"  # as the metadata table writes it (a multiplication sign)
@@ -47,22 +45,6 @@ WATCH_CARD = """(card) => {
   card.seenStates = seen;
 }"""
 
-
-def _shot(tab: Tab, name: str) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    tab.page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar then sits at the top of the shot
-    tab.page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
-
-
-def _sign_up(tab: Tab) -> str:
-    page = tab.page
-    email = f"studio-{uuid.uuid4().hex[:10]}@example.com"
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    expect(page.locator("#user-email")).to_have_text(email)
-    return email
 
 
 def _log_in(tab: Tab, email: str) -> None:
@@ -109,9 +91,9 @@ def test_analyze_a_link_end_to_end(studio: Studio, open_tab: Callable[..., Tab],
     assert "script-src 'self'" in csp and "style-src 'self'" in csp, csp
     expect(p.get_by_role("button", name="Log in")).to_be_visible()
     expect(p.get_by_role("button", name="Log out")).to_be_hidden()
-    _shot(tab, "01-sign-in")
+    tab.shot("01-sign-in")
 
-    email = _sign_up(tab)
+    email = tab.sign_up("studio")
     expect(p.get_by_text("No analyses yet")).to_be_visible()
     p.get_by_role("button", name="Log out").click()
     expect(p.get_by_role("button", name="Log in")).to_be_visible()
@@ -130,7 +112,7 @@ def test_analyze_a_link_end_to_end(studio: Studio, open_tab: Callable[..., Tab],
     expect(second).to_contain_text(re.compile(r"waiting \d"))
     expect(second.get_by_role("button", name="Cancel")).to_be_visible()
     second.evaluate(WATCH_CARD)
-    _shot(tab, "02-running-and-queued")
+    tab.shot("02-running-and-queued")
 
     # Live updates: one request per cycle for every active task, none per card.
     ids = sorted([first.get_attribute("data-task-id"), second.get_attribute("data-task-id")], reverse=True)
@@ -182,7 +164,7 @@ def test_analyze_a_link_end_to_end(studio: Studio, open_tab: Callable[..., Tab],
     exported = json.loads(Path(download.value.path()).read_text())
     assert [s["startFrame"] for s in exported["scenes"]] == [0, 20, 45, 75]
     assert exported["source"] == {"videoUrl": f"{studio.media.url}/second.mp4"} and "urls" not in exported
-    _shot(tab, "03-done-with-result")
+    tab.shot("03-done-with-result")
 
     # Both were started here, so both results opened; one folds away and opens again.
     first.get_by_role("button", name="Hide result").click()
@@ -201,7 +183,7 @@ def test_analyze_a_link_end_to_end(studio: Studio, open_tab: Callable[..., Tab],
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
     phone.page.locator("article").first.get_by_role("button", name="Show result").click()
     expect(phone.page.locator("article").first.locator(".timeline img")).to_have_count(4)
-    _shot(phone, "04-phone-dark")
+    phone.shot("04-phone-dark")
     assert phone.problems == []
 
 
@@ -209,7 +191,7 @@ def test_upload_a_file_and_get_it_analyzed(studio: Studio, open_tab: Callable[..
     tab = open_tab(studio.url)
     p = tab.page
     p.goto("/")
-    _sign_up(tab)
+    tab.sign_up("studio")
     picker = p.get_by_label("Video file")
     message = p.locator("#task-message")
 
@@ -255,7 +237,7 @@ def test_upload_a_file_and_get_it_analyzed(studio: Studio, open_tab: Callable[..
     p.wait_for_function("([v, t]) => Math.abs(v.currentTime - t) < 0.05 && v.readyState >= 1",
                         arg=[video.element_handle(), studio.scene_starts[3]])
     expect(card.locator("table.meta-table")).to_contain_text(RESOLUTION)
-    _shot(tab, "05-uploaded")
+    tab.shot("05-uploaded")
     assert tab.problems == []
 
 
@@ -263,7 +245,7 @@ def test_cancel_retry_and_filter(studio: Studio, open_tab: Callable[..., Tab]) -
     tab = open_tab(studio.url)
     p = tab.page
     p.goto("/")
-    _sign_up(tab)
+    tab.sign_up("studio")
 
     gate = studio.media.hold("held.mp4")
     running = _analyze_link(tab, f"{studio.media.url}/held.mp4")
@@ -307,7 +289,7 @@ def test_cancel_retry_and_filter(studio: Studio, open_tab: Callable[..., Tab]) -
     expect(failed.locator(".task-error")).to_contain_text("The video link leads nowhere")
     expect(failed.locator(".task-error")).to_contain_text("does not exist (HTTP 404)")
     expect(failed.locator(".task-error-code")).to_have_text("source_not_found")
-    _shot(tab, "06-failed-and-canceled")
+    tab.shot("06-failed-and-canceled")
     shutil.copy(studio.videos / "clip.mp4", studio.videos / "late.mp4")
     failed.get_by_role("button", name="Retry").click()
     retried = p.locator("article", has=p.get_by_role("link", name=late_url))
@@ -336,7 +318,7 @@ def test_untrusted_text_and_a_second_user(studio: Studio, open_tab: Callable[...
     tab = open_tab(studio.url)
     p = tab.page
     p.goto("/")
-    _sign_up(tab)
+    tab.sign_up("studio")
 
     tricky_url = f"{studio.media.url}/<img/src=x/onerror={XSS_MARK}>.mp4"
     link_card = _analyze_link(tab, tricky_url)
@@ -362,7 +344,7 @@ def test_untrusted_text_and_a_second_user(studio: Studio, open_tab: Callable[...
 
     p.get_by_role("button", name="Log out").click()
     expect(p.locator("article")).to_have_count(0)
-    _sign_up(tab)
+    tab.sign_up("studio")
     expect(p.get_by_text("No analyses yet")).to_be_visible()
     expect(p.locator("article")).to_have_count(0)
     for status in ("Done", "Failed"):
@@ -376,7 +358,7 @@ def test_session_survives_reload_refreshes_and_expires(studio: Studio, open_tab:
     p = tab.page
     p.clock.install()  # time still flows; fast_forward below is "closing the laptop lid"
     p.goto("/")
-    email = _sign_up(tab)
+    email = tab.sign_up("studio")
 
     p.reload()
     expect(p.get_by_role("button", name="Log out")).to_be_visible()

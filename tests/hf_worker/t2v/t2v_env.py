@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from devstack.redisserver import free_port, wait_for_port
-from devstack.stack import LocalCloud
+from devstack.stack import LocalCloud, stop_process
+from devstack.stack import start_worker as devstack_start_worker
 
 ROOT = Path(__file__).resolve().parents[3]
 T2V_PYTHON = ROOT / ".venv-t2v" / "bin" / "python"
@@ -91,40 +89,24 @@ class WorkerProc:
         return httpx.get(f"{self.url}/health", timeout=5)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def start_worker(cloud: LocalCloud, name: str, log_dir: Path, *, python: Path | None = None,
                  **env: str) -> WorkerProc:
     """Start a worker like the Docker image does, under ``python`` (default: this interpreter)."""
-    port = free_port()
     work_dir = log_dir / f"{name}-tmp"
     work_dir.mkdir(parents=True, exist_ok=True)
-    full_env = {
-        **os.environ, **cloud.env, **FAST_ENV,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "hf-worker")]),
-        "PYTHONUNBUFFERED": "1",
-        "WORKER_HOST": "127.0.0.1",
-        "WORKER_PORT": str(port),
-        "WORKER_ID": name,
-        "WORK_DIR": str(work_dir),
-        "HF_HUB_OFFLINE": "1",  # the tests never reach the Hub
-        "HF_HOME": str(log_dir / "hf-home"),
-        **env,
-    }
     log, err = log_dir / f"{name}.out", log_dir / f"{name}.err"
-    with log.open("wb") as out, err.open("wb") as errf:
-        proc = subprocess.Popen([str(python or sys.executable), "-m", "studio_worker"], cwd=str(ROOT),
-                                env=full_env, stdout=out, stderr=errf, start_new_session=True)
-    worker = WorkerProc(name, proc, port, log, err)
+    started = devstack_start_worker(
+        cloud, python=python, stdout=log, stderr=err, wakeable=False,
+        # later entries win: a test's own settings over the fast defaults
+        **{**FAST_ENV, "WORKER_ID": name, "WORK_DIR": str(work_dir),
+           "HF_HUB_OFFLINE": "1",  # the tests never reach the Hub
+           "HF_HOME": str(log_dir / "hf-home"), **env},
+    )
+    worker = WorkerProc(name, started.proc, started.port, log, err)
     try:
-        wait_for_port(port, proc=proc)
         worker.wait_event("worker_started", timeout=20)
     except BaseException:
         worker.stop()

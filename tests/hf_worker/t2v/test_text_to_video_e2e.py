@@ -20,7 +20,7 @@ import av
 import httpx
 import pytest
 
-from devstack.stack import LocalCloud, start_local_cloud, start_router
+from devstack.stack import LocalCloud, serve_router, start_local_cloud
 from tests.api.conftest import Account, sign_up
 from tests.hf_worker.t2v.t2v_env import (
     WorkerProc,
@@ -94,12 +94,11 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
     builder.start()  # the builder (torch imports, ~5 s) overlaps with starting the cloud
     cloud = start_local_cloud(base / "cloud", persist=False)
     try:
-        server, app = start_router(cloud.env)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        router = serve_router(cloud.env)
         builder.join()
         if built:
             raise built[0]
-        s = Studio(cloud, f"http://127.0.0.1:{server.server_port}", base / "tiny-wan", base)
+        s = Studio(cloud, router.url, base / "tiny-wan", base)
         # HF_HOME of every worker here is base/hf-home (t2v_env.start_worker): the hub cache layout
         repo = base / "hf-home" / "hub" / f"models--{HUB_ID.replace('/', '--')}"
         shutil.copytree(s.tiny, repo / "snapshots" / HUB_COMMIT)
@@ -107,8 +106,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
         (repo / "refs" / "main").write_text(HUB_COMMIT)
         yield s
         s.use()
-        server.shutdown()
-        app.close()
+        router.close()
     finally:
         cloud.stop()
 
